@@ -1,0 +1,94 @@
+"""The FastAPI application factory: JSON API, console pages, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from cityops import __version__
+from cityops.core import errors
+from cityops.core.context import AppContext
+from cityops.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from cityops.core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "web" / "static"
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True, start_jobs: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    ctx = AppContext.build(settings)
+    if migrate:
+        from cityops.bootstrap import prepare_database
+
+        prepare_database(ctx.db)
+    from cityops.registry import register_jobs, routers
+
+    register_jobs(ctx.scheduler)
+    run_jobs = settings.jobs_enabled and settings.role in ("all", "worker", "scheduler")
+    if start_jobs is not None:
+        run_jobs = start_jobs
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if run_jobs:
+            ctx.scheduler.start()
+        log.info("cityops started", extra={"version": __version__, "database": ctx.db.engine.dialect.name})
+        yield
+        ctx.scheduler.stop()
+        ctx.db.dispose()
+
+    app = FastAPI(title="cityops", version=__version__, lifespan=lifespan,
+                  description="长宁区“一网统管”城运平台 — Changning city-operations platform API",
+                  docs_url="/api/docs", redoc_url=None)
+    app.state.ctx = ctx
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in routers():
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.get("/healthz", tags=["ops"], include_in_schema=True)
+    def healthz():
+        """Liveness and database reachability (public)."""
+        try:
+            with ctx.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            db_ok = True
+        except Exception:
+            db_ok = False
+        jobs = {j.name: j.last_outcome for j in ctx.scheduler.jobs.values()}
+        body = {"status": "ok" if db_ok else "degraded", "version": __version__,
+                "database": ctx.db.engine.dialect.name, "database_ok": db_ok, "jobs": jobs}
+        return JSONResponse(body, status_code=200 if db_ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics():
+        """Prometheus text exposition."""
+        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse("/console/", status_code=302)
+
+    return app

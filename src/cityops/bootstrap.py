@@ -1,0 +1,31 @@
+"""Bring a database to a usable state: schema migrated, reference data present (idempotent)."""
+
+from __future__ import annotations
+
+import logging
+
+from cityops.audit.context import acting_as
+from cityops.core import migrate
+from cityops.core.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def prepare_database(db: Database) -> None:
+    migrate.upgrade(db)
+    load_reference_data(db)
+
+
+def load_reference_data(db: Database) -> dict[str, int]:
+    """Streets, grids, units, the systems catalog and the hardware list; rows already
+    present are left as the operators edited them."""
+    from cityops.catalog import seed as catalog_seed
+    from cityops.geo import seed as geo_seed
+
+    counts: dict[str, int] = {}
+    with acting_as("system:seed"), db.session() as session:
+        counts.update(geo_seed.load(session))
+        counts.update(catalog_seed.load(session))
+    if any(counts.values()):
+        log.info("reference data loaded", extra={"added": counts})
+    return counts

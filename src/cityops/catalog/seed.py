@@ -1,0 +1,2 @@
+def load(session):  # replaced by the catalog work in progress
+    return {}

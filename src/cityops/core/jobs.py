@@ -1,0 +1,115 @@
+"""Background jobs: one in-process scheduler that domains register periodic work with.
+
+With PostgreSQL a singleton job holds a session-level advisory lock while it runs, so
+two processes (e.g. two `--role worker`) never run the same job at once; the loser
+skips that turn. On SQLite there is one process by design.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from cityops.core.db import Database
+from cityops.core.metrics import JOB_RUNS, JOB_SECONDS
+from cityops.core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    name: str
+    interval_s: float
+    func: Callable[[Database], object]
+    singleton: bool = True
+    initial_delay_s: float = 0.0
+    next_run: float = 0.0
+    last_run: object = None
+    last_outcome: str = "never"
+    last_error: str = ""
+    runs: int = 0
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg advisory locks."""
+    return int.from_bytes(hashlib.sha256(f"cityops:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@dataclass
+class Scheduler:
+    db: Database
+    jobs: dict[str, Job] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def register(self, name: str, interval_s: float, func: Callable[[Database], object], *,
+                 singleton: bool = True, initial_delay_s: float = 0.0) -> Job:
+        if name in self.jobs:
+            raise ValueError(f"job {name!r} registered twice")
+        job = Job(name, interval_s, func, singleton, initial_delay_s)
+        self.jobs[name] = job
+        return job
+
+    def run_once(self, name: str) -> str:
+        """Run a job now in this thread; returns 'ok', 'error' or 'skipped' (lock held elsewhere)."""
+        job = self.jobs[name]
+        started = time.perf_counter()
+        outcome = "ok"
+        lock_conn = None
+        try:
+            if job.singleton and self.db.is_postgres:
+                lock_conn = self.db.engine.connect()
+                got = lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(name)}).scalar()
+                if not got:
+                    outcome = "skipped"
+                    return outcome
+            job.func(self.db)
+            job.last_error = ""
+        except Exception as exc:  # a job failure must not kill the scheduler
+            outcome = "error"
+            job.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("job failed", extra={"job": name})
+        finally:
+            if lock_conn is not None:
+                if outcome != "skipped":
+                    lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(name)})
+                lock_conn.close()
+            job.last_outcome = outcome
+            job.last_run = utcnow()
+            job.runs += 1
+            JOB_RUNS.labels(name, outcome).inc()
+            JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+        return outcome
+
+    def start(self) -> None:
+        if self._thread:
+            return
+        now = time.monotonic()
+        for job in self.jobs.values():
+            job.next_run = now + job.initial_delay_s
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="cityops-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            due = [j for j in self.jobs.values() if j.next_run <= now]
+            for job in due:
+                self.run_once(job.name)
+                job.next_run = time.monotonic() + job.interval_s
+            upcoming = min((j.next_run for j in self.jobs.values()), default=now + 1.0)
+            self._stop.wait(max(0.05, min(1.0, upcoming - time.monotonic())))

@@ -1,0 +1,9 @@
+"""Imports every domain's models so that metadata (and Alembic) sees all tables."""
+
+from cityops.audit import models as audit_models  # noqa: F401
+from cityops.auth import models as auth_models  # noqa: F401
+from cityops.catalog import models as catalog_models  # noqa: F401
+from cityops.geo import models as geo_models  # noqa: F401
+from cityops.core.db import Base
+
+metadata = Base.metadata

@@ -1,0 +1,21 @@
+"""Pydantic base for API output: times as ISO 8601 with offset (Asia/Shanghai)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+from cityops.core.timeutil import local
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return local(dt).isoformat() if dt else None
+
+
+LocalTime = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

@@ -1,0 +1,57 @@
+"""Settings from the environment (`CITYOPS_*`)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", extra="ignore")
+
+    var_dir: Path = Path("./var")
+    database_url: str = ""  # empty: SQLite file under var_dir
+    mqtt_url: str | None = None
+    # Signing keys. Unset: generated once and kept in var_dir (mode 0600), so
+    # tokens and the audit chain survive restarts without a key in the environment.
+    secret_key: SecretStr | None = None
+    audit_key: SecretStr | None = None
+    token_ttl_minutes: int = 60
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    log_level: str = "INFO"
+    log_json: bool = True
+    role: str = "all"  # api | worker | scheduler | all
+    jobs_enabled: bool = True
+    cookie_secure: bool = False
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.var_dir / 'cityops.db').resolve()}"
+
+    def _key(self, value: SecretStr | None, filename: str) -> str:
+        if value is not None:
+            return value.get_secret_value()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / filename
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def signing_key(self) -> str:
+        return self._key(self.secret_key, "secret.key")
+
+    def audit_signing_key(self) -> str:
+        return self._key(self.audit_key, "audit.key")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

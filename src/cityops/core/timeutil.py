@@ -1,0 +1,29 @@
+"""Time: stored in UTC, shown in Asia/Shanghai, serialised as ISO 8601 with offset."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def local(dt: datetime | None) -> datetime | None:
+    dt = aware(dt)
+    return dt.astimezone(SHANGHAI) if dt else None
+
+
+def fmt_local(dt: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    dt = local(dt)
+    return dt.strftime(pattern) if dt else ""
