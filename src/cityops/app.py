@@ -50,7 +50,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
                   description="长宁区“一网统管”城运平台 — Changning city-operations platform API",
                   docs_url="/api/docs", redoc_url=None)
     app.state.ctx = ctx
-    errors.install(app)
+    from cityops.web.shell import LoginRequired, html_error, login_redirect
+
+    errors.install(app, html=html_error)
+    app.add_exception_handler(LoginRequired, lambda _req, exc: login_redirect(exc))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in routers():
         app.include_router(router)
@@ -86,6 +89,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
     def metrics():
         """Prometheus text exposition."""
         return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @app.get("/", include_in_schema=False)
     def root():

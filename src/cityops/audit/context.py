@@ -17,12 +17,21 @@ SYSTEM = Actor("system")
 _current: ContextVar[Actor] = ContextVar("cityops_actor", default=SYSTEM)
 
 
-def current_actor() -> Actor:
+def current_actor(session=None) -> Actor:
+    """The session's actor when a request bound one, else the context's (CLI, jobs).
+
+    Request code binds the actor to the session because FastAPI runs sync dependencies
+    and handlers in different worker threads, so a context variable set in one is not
+    seen by the other."""
+    if session is not None:
+        bound = session.info.get("actor")
+        if bound is not None:
+            return bound
     return _current.get()
 
 
-def set_actor(actor: Actor):
-    return _current.set(actor)
+def bind_actor(session, actor: Actor) -> None:
+    session.info["actor"] = actor
 
 
 @contextmanager

@@ -143,7 +143,7 @@ def _append(session: Session, items: list[Pending]) -> None:
         seq, prev = 0, GENESIS
     else:
         seq, prev = row
-    actor = current_actor()
+    actor = current_actor(session)
     at = utcnow()
     rows = []
     for item in items:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from cityops.audit.context import Actor, set_actor
+from cityops.audit.context import Actor, bind_actor
 from cityops.auth import service, tokens
 from cityops.auth.deps import ADMINS, ALL_ROLES, DbSession, Principal, require
 from cityops.auth.schemas import PasswordSet, TokenOut, UserCreate, UserOut, UserUpdate
@@ -25,7 +25,7 @@ def login(request: Request, session, username: str, password: str):
     wait = ctx.limiter.retry_after(*keys)
     if wait:
         raise HTTPException(429, f"too many failed logins; try again in {wait} s", headers={"Retry-After": str(wait)})
-    set_actor(Actor(username, ip))
+    bind_actor(session, Actor(username, ip))
     user = service.authenticate(session, username, password)
     if user is None:
         ctx.limiter.failed(*keys)

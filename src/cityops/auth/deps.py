@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from cityops.audit.context import Actor, set_actor
+from cityops.audit.context import Actor, bind_actor
 from cityops.auth import tokens
 from cityops.auth.models import User
 from cityops.auth.service import PII_ROLES
@@ -70,7 +70,7 @@ def principal_from(request: Request, session: Session, *, allow_cookie: bool) ->
     if user is None or not user.active or user.role != claims.role or user.username != claims.username:
         return None
     p = Principal(user.id, user.username, user.role, user.street_code, user.display_name, claims.jti)
-    set_actor(Actor(p.username, request.client.host if request.client else ""))
+    bind_actor(session, Actor(p.username, request.client.host if request.client else ""))
     return p
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -35,7 +35,8 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; store UTC-aware times")
-        return value
+        # SQLite keeps the wall-clock digits only, so normalise to UTC before storing.
+        return value.astimezone(timezone.utc)
 
     def process_result_value(self, value, dialect):
         return aware(value)

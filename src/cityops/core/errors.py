@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -46,16 +47,28 @@ def problem_response(status: int, title: str, detail: str, instance: str, type_:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+HtmlRenderer = Callable[[Request, int, str, str], Response | None]
+
+
+def install(app: FastAPI, html: HtmlRenderer | None = None) -> None:
+    """problem+json everywhere; `html` may answer instead for pages meant for people
+    (it returns None for requests it does not handle)."""
+
+    def _page(request: Request, status: int, title: str, detail: str) -> Response | None:
+        return html(request, status, title, detail) if html else None
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
-        return problem_response(exc.status, exc.title, exc.detail, request.url.path, exc.type, **exc.extra)
+        page = _page(request, exc.status, exc.title, exc.detail)
+        return page or problem_response(exc.status, exc.title, exc.detail, request.url.path, exc.type, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         title = HTTPStatus(exc.status_code).phrase
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem_response(exc.status_code, title, detail, request.url.path, headers=getattr(exc, "headers", None))
+        page = _page(request, exc.status_code, title, detail)
+        return page or problem_response(exc.status_code, title, detail, request.url.path,
+                                        headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh machine, then run the whole suite on
+# SQLite and PostgreSQL. Used by the README and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e '.[test]'
+
+# Headless Chromium for the browser tests (Debian package; browser downloads do not work here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  else
+    echo "chromium is missing: run 'sudo apt-get install chromium fonts-noto-cjk'" >&2
+  fi
+fi
+
+# PostgreSQL: start it if it is installed but down, then wait for it.
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if ! pg_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  for v in $(ls /etc/postgresql); do
+    pg_ctlcluster --skip-systemctl-redirect "$v" main start 2>/dev/null || true
+  done
+fi
+for _ in $(seq 1 60); do pg_up && break; sleep 1; done
+pg_up || echo "warning: PostgreSQL is not answering on 127.0.0.1:5432 (in CI the PostgreSQL tests will fail)" >&2
+
+exec .venv/bin/pytest -q "$@"

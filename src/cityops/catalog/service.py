@@ -1,0 +1,273 @@
+"""The maintained systems and modules (SYS-DUTY … SYS-LZM) and the machine-room hardware (HW):
+lists, operator edits, maintenance records and the warranty report.
+
+Every edit validates all given fields before it changes anything, so a rejected edit
+leaves the row as it was (the console re-renders the form on the same session).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from cityops.catalog.models import (ASSET_STATUS, CRITICALITY, MAINTENANCE_KINDS, Asset, HardwareLine,
+                                    MaintenanceRecord, Module, System)
+from cityops.core.errors import Conflict, Invalid, NotFound
+from cityops.core.timeutil import SHANGHAI, utcnow
+
+SYSTEM_FIELDS = ("owner", "criticality", "description")
+MODULE_FIELDS = ("owner", "criticality", "health_check_url", "notes")
+ASSET_FIELDS = ("serial", "rack", "ip_address", "status", "warranty_start", "warranty_end", "notes")
+
+
+def _only(fields: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    extra = sorted(set(fields) - set(allowed))
+    if extra:
+        raise Invalid(f"cannot change {', '.join(extra)}; editable: {', '.join(allowed)}")
+
+
+def _text(value: Any, field: str, max_len: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be text")
+    value = value.strip()
+    if max_len is not None and len(value) > max_len:
+        raise Invalid(f"{field} is longer than {max_len} characters")
+    return value
+
+
+def _criticality(value: Any) -> str:
+    if value not in CRITICALITY:
+        raise Invalid(f"unknown criticality {value!r}; one of: {', '.join(CRITICALITY)}")
+    return value
+
+
+def _apply(row: Any, fields: dict[str, Any]) -> None:
+    for k, v in fields.items():
+        setattr(row, k, v)
+
+
+# -- systems and modules (SYS-*) ---------------------------------------------------------
+
+def list_systems(session: Session) -> list[System]:
+    """The ten maintained 3.0 systems in seed order, each with its modules (SYS-*)."""
+    return list(session.scalars(select(System).options(selectinload(System.modules)).order_by(System.seq)))
+
+
+def get_system(session: Session, code: str) -> System:
+    system = session.scalar(select(System).where(System.code == code).options(selectinload(System.modules)))
+    if system is None:
+        raise NotFound("system", code)
+    return system
+
+
+def update_system(session: Session, code: str, **fields: Any) -> System:
+    """Operators fill in who owns a system, how critical it is and what it does (SYS-*)."""
+    _only(fields, SYSTEM_FIELDS)
+    clean: dict[str, Any] = {}
+    if "owner" in fields:
+        clean["owner"] = _text(fields["owner"], "owner", 64)
+    if "criticality" in fields:
+        clean["criticality"] = _criticality(fields["criticality"])
+    if "description" in fields:
+        clean["description"] = _text(fields["description"], "description")
+    system = get_system(session, code)
+    _apply(system, clean)
+    session.flush()
+    return system
+
+
+def list_modules(session: Session, *, system_code: str | None = None, section: str | None = None) -> list[Module]:
+    """Every maintained module (a service to keep running), in system and seed-row order (SYS-*)."""
+    q = select(Module).join(System).options(selectinload(Module.system)).order_by(System.seq, Module.seq)
+    if system_code:
+        q = q.where(System.code == system_code)
+    if section is not None:
+        q = q.where(Module.section == section)
+    return list(session.scalars(q))
+
+
+def get_module(session: Session, module_id: int) -> Module:
+    module = session.get(Module, module_id)
+    if module is None:
+        raise NotFound("module", module_id)
+    return module
+
+
+def check_url(value: Any) -> str:
+    """An http(s) URL with a host, or empty (no health check yet)."""
+    url = _text(value, "health_check_url", 512)
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise Invalid(f"health_check_url must be an http(s) URL or empty, not {url!r}")
+    return url
+
+
+def update_module(session: Session, module_id: int, **fields: Any) -> Module:
+    """Owner, criticality, health-check URL and notes of one module (SYS-*)."""
+    _only(fields, MODULE_FIELDS)
+    clean: dict[str, Any] = {}
+    if "owner" in fields:
+        clean["owner"] = _text(fields["owner"], "owner", 64)
+    if "criticality" in fields:
+        clean["criticality"] = _criticality(fields["criticality"])
+    if "health_check_url" in fields:
+        clean["health_check_url"] = check_url(fields["health_check_url"])
+    if "notes" in fields:
+        clean["notes"] = _text(fields["notes"], "notes")
+    module = get_module(session, module_id)
+    _apply(module, clean)
+    session.flush()
+    return module
+
+
+# -- hardware (HW) -------------------------------------------------------------------------
+
+def list_hardware_lines(session: Session) -> list[HardwareLine]:
+    """The 19 hardware lines of the machine room, in seed order (HW)."""
+    return list(session.scalars(select(HardwareLine).order_by(HardwareLine.seq)))
+
+
+def list_assets(session: Session, *, line_seq: int | None = None, status: str | None = None,
+                q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Asset], int]:
+    """Individual units (HW), filtered by line, status and a search in tag/serial/name/model."""
+    query = select(Asset).join(HardwareLine)
+    if line_seq is not None:
+        query = query.where(HardwareLine.seq == line_seq)
+    if status:
+        if status not in ASSET_STATUS:
+            raise Invalid(f"unknown asset status {status!r}; one of: {', '.join(ASSET_STATUS)}")
+        query = query.where(Asset.status == status)
+    if q and q.strip():
+        like = f"%{q.strip().lower()}%"
+        query = query.where(or_(func.lower(Asset.asset_tag).like(like), func.lower(Asset.serial).like(like),
+                                func.lower(Asset.name).like(like), func.lower(Asset.model).like(like)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.options(selectinload(Asset.line)).order_by(Asset.asset_tag)
+                           .limit(limit).offset(offset))
+    return list(rows), total
+
+
+def get_asset(session: Session, asset_id: int) -> Asset:
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFound("asset", asset_id)
+    return asset
+
+
+def _serial(session: Session, asset_id: int, value: Any) -> str | None:
+    if value is None:
+        return None
+    serial = _text(value, "serial", 64)
+    if not serial:
+        return None  # blank means unknown; NULLs do not collide in the unique index
+    other = session.scalar(select(Asset.asset_tag).where(Asset.serial == serial, Asset.id != asset_id))
+    if other:
+        raise Conflict(f"serial {serial!r} is already recorded for asset {other}")
+    return serial
+
+
+def _ip(value: Any) -> str:
+    text = _text(value, "ip_address", 64)
+    if not text:
+        return ""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError as exc:
+        raise Invalid(f"ip_address {text!r} is not an IPv4 or IPv6 address") from exc
+
+
+def _date(value: Any, field: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        raise Invalid(f"{field} must be a date, not a date and time")
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise Invalid(f"{field} {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def update_asset(session: Session, asset_id: int, **fields: Any) -> Asset:
+    """Serial (unique), rack, IP address, status, warranty and notes of one unit (HW)."""
+    _only(fields, ASSET_FIELDS)
+    asset = get_asset(session, asset_id)
+    clean: dict[str, Any] = {}
+    if "serial" in fields:
+        clean["serial"] = _serial(session, asset.id, fields["serial"])
+    if "rack" in fields:
+        clean["rack"] = _text(fields["rack"], "rack", 32)
+    if "ip_address" in fields:
+        clean["ip_address"] = _ip(fields["ip_address"])
+    if "status" in fields:
+        if fields["status"] not in ASSET_STATUS:
+            raise Invalid(f"unknown asset status {fields['status']!r}; one of: {', '.join(ASSET_STATUS)}")
+        clean["status"] = fields["status"]
+    for key in ("warranty_start", "warranty_end"):
+        if key in fields:
+            clean[key] = _date(fields[key], key)
+    if "notes" in fields:
+        clean["notes"] = _text(fields["notes"], "notes")
+    start = clean.get("warranty_start", asset.warranty_start)
+    end = clean.get("warranty_end", asset.warranty_end)
+    if start and end and end < start:
+        raise Invalid(f"warranty_end {end} is before warranty_start {start}")
+    _apply(asset, clean)
+    session.flush()
+    return asset
+
+
+def add_maintenance_record(session: Session, asset_id: int, *, kind: str, summary: str, performed_by: str,
+                           performed_at: datetime | None = None, result: str = "",
+                           created_by: str = "") -> MaintenanceRecord:
+    """One inspection, repair, replacement … done on a unit (HW, SVC-2 maintenance log).
+    A time without a zone is read as Shanghai time; future times are refused."""
+    asset = get_asset(session, asset_id)
+    if kind not in MAINTENANCE_KINDS:
+        raise Invalid(f"unknown maintenance kind {kind!r}; one of: {', '.join(MAINTENANCE_KINDS)}")
+    summary = _text(summary, "summary")
+    performed_by = _text(performed_by, "performed_by", 64)
+    if not summary or not performed_by:
+        raise Invalid("summary and performed_by are required")
+    result = _text(result, "result", 128)
+    now = utcnow()
+    if performed_at is None:
+        performed_at = now
+    elif performed_at.tzinfo is None:
+        performed_at = performed_at.replace(tzinfo=SHANGHAI)
+    if performed_at > now + timedelta(minutes=5):  # small allowance for clock skew
+        raise Invalid("performed_at is in the future")
+    performed_at = performed_at.astimezone(timezone.utc)  # SQLite keeps no offset; stored times are UTC
+    record = MaintenanceRecord(asset_id=asset.id, kind=kind, summary=summary, performed_by=performed_by,
+                               performed_at=performed_at, result=result, created_by=created_by)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def list_maintenance_records(session: Session, asset_id: int) -> list[MaintenanceRecord]:
+    """A unit's maintenance history, newest first (HW)."""
+    get_asset(session, asset_id)
+    q = (select(MaintenanceRecord).where(MaintenanceRecord.asset_id == asset_id)
+         .order_by(MaintenanceRecord.performed_at.desc(), MaintenanceRecord.id.desc()))
+    return list(session.scalars(q))
+
+
+def warranty_report(session: Session, *, today: date, days: int = 60) -> list[Asset]:
+    """Units still in use whose warranty has ended or ends within `days` days, soonest
+    first (HW: one year of maintenance, SVC-4 service period). Retired units are left out."""
+    if days < 0:
+        raise Invalid("days must not be negative")
+    q = (select(Asset).options(selectinload(Asset.line))
+         .where(Asset.warranty_end.is_not(None), Asset.warranty_end <= today + timedelta(days=days),
+                Asset.status != "retired")
+         .order_by(Asset.warranty_end, Asset.asset_tag))
+    return list(session.scalars(q))

@@ -1,0 +1,286 @@
+"""The `cityops` command line (contract in ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import sys
+from pathlib import Path
+
+import click
+
+from cityops.audit.context import acting_as
+from cityops.core.errors import Problem
+from cityops.core.settings import Settings, get_settings
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _context(settings: Settings | None = None):
+    from cityops.core.context import AppContext
+
+    return AppContext.build(settings or get_settings())
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="cityops")
+def cli() -> None:
+    """长宁区“一网统管”城运平台 — Changning city-operations platform."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--role", type=click.Choice(["all", "api", "worker", "scheduler"]), default=None,
+              help="Process role in a scaled deployment (default: CITYOPS_ROLE or all).")
+def serve(host: str, port: int, role: str | None) -> None:
+    """Run the platform (schema is migrated at start)."""
+    import uvicorn
+
+    from cityops.app import create_app
+    from cityops.core import logging as logsetup
+
+    settings = get_settings()
+    if role:
+        settings.role = role
+    logsetup.setup(settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--var-dir", default="./var", show_default=True, type=click.Path(file_okay=False))
+def demo(host: str, port: int, var_dir: str) -> None:
+    """A living demo district on the embedded defaults (./var/demo.db)."""
+    import uvicorn
+
+    from cityops.app import create_app
+    from cityops.core import logging as logsetup
+    from cityops.demo import prepare_demo
+
+    vdir = Path(var_dir)
+    vdir.mkdir(parents=True, exist_ok=True)
+    settings = get_settings().model_copy(update={"var_dir": vdir,
+                                                 "database_url": f"sqlite:///{(vdir / 'demo.db').resolve()}"})
+    logsetup.setup(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    password = prepare_demo(app.state.ctx.db)
+    url = f"http://{host}:{port}/"
+    click.echo("")
+    click.echo("cityops demo — 长宁区“一网统管”城运平台（演示）")
+    click.echo(f"  console:  {url}console/   (login page {url}login)")
+    click.echo(f"  API docs: {url}api/docs   health: {url}healthz")
+    if password:
+        click.echo(f"  admin user: admin   password: {password}   (shown once; keep it)")
+    else:
+        click.echo("  admin user: admin (created earlier; reset with `cityops user passwd admin --password-stdin`)")
+    click.echo(f"  database: {settings.database_url}")
+    click.echo("")
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema and reference data."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the schema to the latest version and load missing reference data."""
+    from cityops.bootstrap import prepare_database
+    from cityops.core import migrate
+
+    ctx = _context()
+    prepare_database(ctx.db)
+    click.echo(json.dumps({"database": ctx.db.engine.dialect.name, "revision": migrate.current(ctx.db)}))
+
+
+@cli.group()
+def user() -> None:
+    """User accounts."""
+
+
+def _read_password(stdin: bool) -> str:
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        _fail("empty password")
+    return password
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["admin", "manager", "duty", "technician", "street",
+                                                           "auditor"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@click.option("--street", "street_code", default=None, help="Street code (required for role street).")
+@click.option("--display-name", default="")
+@click.option("--phone", default=None)
+def user_create(name: str, role: str, password_stdin: bool, street_code: str | None, display_name: str,
+                phone: str | None) -> None:
+    """Create a user."""
+    from cityops.auth import service
+
+    password = _read_password(password_stdin)
+    ctx = _context()
+    try:
+        with acting_as(_actor()), ctx.db.session() as s:
+            u = service.create_user(s, username=name, role=role, password=password, street_code=street_code,
+                                    display_name=display_name, phone=phone)
+            out = {"id": u.id, "username": u.username, "role": u.role, "street_code": u.street_code}
+    except Problem as exc:
+        _fail(exc.detail)
+    click.echo(json.dumps(out, ensure_ascii=False))
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True)
+def user_passwd(name: str, password_stdin: bool) -> None:
+    """Set a user's password."""
+    from sqlalchemy import select
+
+    from cityops.auth import service
+    from cityops.auth.models import User
+
+    password = _read_password(password_stdin)
+    ctx = _context()
+    try:
+        with acting_as(_actor()), ctx.db.session() as s:
+            uid = s.scalar(select(User.id).where(User.username == name))
+            if uid is None:
+                _fail(f"no user {name!r}")
+            service.set_password(s, uid, password)
+    except Problem as exc:
+        _fail(exc.detail)
+    click.echo(json.dumps({"username": name, "password": "changed"}))
+
+
+@user.command("list")
+def user_list() -> None:
+    """List users (one JSON object per line)."""
+    from cityops.auth import service
+
+    ctx = _context()
+    with ctx.db.session() as s:
+        rows, _ = service.list_users(s, limit=10_000)
+        for u in rows:
+            click.echo(json.dumps({"username": u.username, "role": u.role, "street_code": u.street_code,
+                                   "active": u.active}, ensure_ascii=False))
+
+
+@cli.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Verify the hash chain; exit 1 and name the first broken entry if it is broken."""
+    from cityops.audit import service
+
+    ctx = _context()
+    with ctx.db.session() as s:
+        result = service.verify(s)
+    click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.group()
+def geo() -> None:
+    """Streets, grids and point lookup."""
+
+
+def _load_geojson(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text("utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read GeoJSON from {path}: {exc}")
+
+
+@geo.command("import-streets")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def geo_import_streets(path: str) -> None:
+    """Replace the approximate street boundaries with real ones (GeoJSON, GCJ-02)."""
+    from cityops.geo import service
+
+    doc = _load_geojson(path)
+    ctx = _context()
+    try:
+        with acting_as(_actor()), ctx.db.session() as s:
+            click.echo(json.dumps(service.import_streets(s, doc), ensure_ascii=False))
+    except Problem as exc:
+        _fail(exc.detail)
+
+
+@geo.command("import-grids")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def geo_import_grids(path: str) -> None:
+    """Load real responsibility grids (GeoJSON with code, name, optional street_code)."""
+    from cityops.geo import service
+
+    doc = _load_geojson(path)
+    ctx = _context()
+    try:
+        with acting_as(_actor()), ctx.db.session() as s:
+            click.echo(json.dumps(service.import_grids(s, doc), ensure_ascii=False))
+    except Problem as exc:
+        _fail(exc.detail)
+
+
+@geo.command("locate")
+@click.argument("lon", type=float)
+@click.argument("lat", type=float)
+def geo_locate(lon: float, lat: float) -> None:
+    """Which street and grid a GCJ-02 point lies in."""
+    from dataclasses import asdict
+
+    from cityops.geo import service
+
+    ctx = _context()
+    with ctx.db.session() as s:
+        try:
+            click.echo(json.dumps(asdict(service.locate(s, lon, lat)), ensure_ascii=False))
+        except Problem as exc:
+            _fail(exc.detail)
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks; each prints one JSON object as its last line."""
+
+
+@bench.command("geo")
+@click.option("--lookups", default=50_000, show_default=True)
+def bench_geo(lookups: int) -> None:
+    """Point → street/grid lookups per second (target ≥ 10,000/s)."""
+    from cityops.bench.geo import run
+
+    click.echo(json.dumps(run(lookups)))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
+
+
+
