@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
 
     app = FastAPI(title="cityops", version=__version__, lifespan=lifespan,
                   description="长宁区“一网统管”城运平台 — Changning city-operations platform API",
-                  docs_url="/api/docs", redoc_url=None)
+                  docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     from cityops.web.shell import LoginRequired, html_error, login_redirect
 
@@ -89,6 +90,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
     def metrics():
         """Prometheus text exposition."""
         return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs():
+        # Served from our own static files: the intranet has no CDN.
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="cityops API",
+                                   swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():

@@ -60,6 +60,9 @@ def page(browser):
     ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
     p = ctx.new_page()
     p.console_errors = []
+    p.external_requests = []
+    p.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+         else p.external_requests.append(r.url))
     p.on("console", lambda m: p.console_errors.append(m.text) if m.type == "error" else None)
     p.on("pageerror", lambda e: p.console_errors.append(str(e)))
     yield p

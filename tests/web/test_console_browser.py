@@ -34,6 +34,8 @@ def test_admin_logs_in_and_sees_every_page(live_server, page, make_user, db):
         resp = page.goto(f"{live_server}{path}")
         assert resp.status == 200, path
         assert heading in page.locator("h1").first.inner_text(), path
+        if path == "/console/":
+            page.wait_for_selector("#street-chart[data-ready='1']", timeout=10_000)
         if path == "/console/geo":
             page.wait_for_selector("#geo-map[data-ready='1']", timeout=10_000)
             assert page.locator("#geo-map canvas").count() >= 1, "the map is drawn"
@@ -41,6 +43,15 @@ def test_admin_logs_in_and_sees_every_page(live_server, page, make_user, db):
             assert "近似" in page.locator("#approx-note").inner_text()
             screenshot(page, f"console-geo-{db.engine.dialect.name}")
     assert page.console_errors == [], page.console_errors
+    assert page.external_requests == [], "everything is served locally (no CDN on the intranet)"
+
+
+def test_api_docs_load_without_internet(live_server, page):
+    page.goto(f"{live_server}/api/docs")
+    page.wait_for_selector(".swagger-ui .info", timeout=10_000)
+    assert "cityops" in page.locator(".swagger-ui .info").inner_text()
+    assert page.external_requests == []
+    assert page.console_errors == []
 
 
 def test_wrong_password_shows_a_message(live_server, page, make_user):
@@ -71,7 +82,13 @@ def test_admin_creates_a_user_and_verifies_the_audit_chain(live_server, page, ma
     page.click("form[action='/console/users'] button[type=submit]")
     assert "已创建用户 newtech" in page.locator(".flash").inner_text()
     assert "newtech" in page.locator("#users-table").inner_text()
-    page.goto(f"{live_server}/console/audit?entity=users")
+    page.goto(f"{live_server}/console/audit")
+    page.fill("#entity", "users")  # htmx filters the table in place as one types
+    page.wait_for_function("location.search.includes('entity=users')")
+    page.wait_for_function("""() => {
+        const cells = [...document.querySelectorAll('#audit-table tr td:nth-child(5)')];
+        return cells.length > 0 && cells.every(td => td.innerText.startsWith('users/'));
+    }""")
     assert "newtech" in page.locator("#audit-table").inner_text()
     page.click("#verify-chain")
     assert "校验通过" in page.locator("#verify-result").inner_text()

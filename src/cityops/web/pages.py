@@ -68,8 +68,13 @@ def dashboard(request: Request, session: DbSession, user: User_):
         "assets": session.scalar(select(func.count(Asset.id))) or 0,
     }
     approx = any(s.boundary_source == APPROXIMATE for s in streets)
+    per_street = {s.code: 0 for s in streets}
+    for g in grids:
+        per_street[g.street_code] = per_street.get(g.street_code, 0) + 1
+    street_stats = [{"name": s.name, "area_km2": s.area_km2, "grids": per_street[s.code]} for s in streets]
     jobs = list(request.app.state.ctx.scheduler.jobs.values())
-    return render(request, "dashboard.html", user, "dashboard", counts=counts, approximate=approx, jobs=jobs)
+    return render(request, "dashboard.html", user, "dashboard", counts=counts, approximate=approx, jobs=jobs,
+                  street_stats=street_stats)
 
 
 @router.get("/console/geo")
