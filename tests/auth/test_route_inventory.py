@@ -61,7 +61,7 @@ def test_every_route_refuses_a_forged_token(client, app):
     import jwt
 
     forged = jwt.encode({"iss": "cityops", "sub": "admin", "uid": 1, "role": "admin", "jti": "x",
-                         "exp": 4102444800}, "not-the-key", algorithm="HS256")
+                         "exp": 4102444800}, "not-the-key-but-long-enough-for-hs256-0123456789", algorithm="HS256")
     for route, method in _api_routes(app):
         if (route.path, method) in PUBLIC:
             continue

@@ -214,34 +214,31 @@ def _load_geojson(path: str) -> dict:
         _fail(f"cannot read GeoJSON from {path}: {exc}")
 
 
-@geo.command("import-streets")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def geo_import_streets(path: str) -> None:
-    """Replace the approximate street boundaries with real ones (GeoJSON, GCJ-02)."""
+def _import(path: str, what: str) -> None:
     from cityops.geo import service
 
     doc = _load_geojson(path)
     ctx = _context()
+    do = service.import_streets if what == "streets" else service.import_grids
     try:
         with acting_as(_actor()), ctx.db.session() as s:
-            click.echo(json.dumps(service.import_streets(s, doc), ensure_ascii=False))
+            click.echo(json.dumps(do(s, doc), ensure_ascii=False))
     except Problem as exc:
         _fail(exc.detail)
+
+
+@geo.command("import-streets")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def geo_import_streets(path: str) -> None:
+    """Replace the approximate street boundaries with real ones (GeoJSON, GCJ-02)."""
+    _import(path, "streets")
 
 
 @geo.command("import-grids")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def geo_import_grids(path: str) -> None:
     """Load real responsibility grids (GeoJSON with code, name, optional street_code)."""
-    from cityops.geo import service
-
-    doc = _load_geojson(path)
-    ctx = _context()
-    try:
-        with acting_as(_actor()), ctx.db.session() as s:
-            click.echo(json.dumps(service.import_grids(s, doc), ensure_ascii=False))
-    except Problem as exc:
-        _fail(exc.detail)
+    _import(path, "grids")
 
 
 @geo.command("locate")
