@@ -12,13 +12,18 @@ def routers() -> list[APIRouter]:
     from cityops.auth.api import router as auth_api
     from cityops.catalog.api import router as catalog_api
     from cityops.catalog.pages import router as catalog_pages
+    from cityops.devices.api import router as devices_api
+    from cityops.devices.pages import router as devices_pages
+    from cityops.ingest.api import router as ingest_api
     from cityops.geo.api import router as geo_api
     from cityops.web.pages import router as console
 
-    return [auth_api, audit_api, geo_api, catalog_api, console, catalog_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, devices_api, ingest_api, console, catalog_pages, devices_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
     from cityops.audit.jobs import register as audit_jobs
+    from cityops.ingest.jobs import register as ingest_jobs
 
     audit_jobs(scheduler)
+    ingest_jobs(scheduler)

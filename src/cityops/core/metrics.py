@@ -17,3 +17,6 @@ JOB_RUNS = Counter("cityops_job_runs_total", "Background job runs", ["job", "out
 JOB_SECONDS = Histogram("cityops_job_seconds", "Background job duration", ["job"], registry=REGISTRY)
 LOGIN_FAILURES = Counter("cityops_login_failures_total", "Failed logins", registry=REGISTRY)
 AUDIT_CHAIN_OK = Gauge("cityops_audit_chain_ok", "1 when the last audit-chain verification passed", registry=REGISTRY)
+INGEST_MESSAGES = Counter("cityops_ingest_messages_total", "Device messages accepted", ["kind"], registry=REGISTRY)
+INGEST_REJECTED = Counter("cityops_ingest_rejected_total", "Pushes rejected to the dead-letter store", ["kind"],
+                          registry=REGISTRY)

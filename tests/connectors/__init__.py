@@ -1,0 +1,1 @@
+"""Connector tests (IOT-2): pure unit tests, no database."""
