@@ -42,8 +42,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
     async def lifespan(app: FastAPI):
         if run_jobs:
             ctx.scheduler.start()
+        consumer = None
+        if settings.mqtt_url and settings.role in ("all", "worker") and run_jobs:
+            from cityops.ingest.mqtt import MqttConsumer
+
+            consumer = MqttConsumer(ctx.db, settings.mqtt_url, var_dir=settings.var_dir)
+            consumer.start()
+            app.state.mqtt = consumer
         log.info("cityops started", extra={"version": __version__, "database": ctx.db.engine.dialect.name})
         yield
+        if consumer is not None:
+            consumer.stop()
         ctx.scheduler.stop()
         ctx.db.dispose()
 

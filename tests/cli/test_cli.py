@@ -67,3 +67,13 @@ def test_bench_geo_prints_json_last_line(settings):
     p = run(settings, "bench", "geo", "--lookups", "3000", check=True)
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["bench"] == "geo" and out["lookups"] == 3000 and out["lookups_per_s"] > 0
+
+
+def test_bench_ingest_http_prints_json_last_line(settings):
+    """IOT-2: the HTTP push benchmark counts only what was durably stored."""
+    p = run(settings, "bench", "ingest-http", "--messages", "300", "--concurrency", "4", "--devices", "50",
+            check=True)
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["bench"] == "ingest-http" and out["database"] == "sqlite"
+    assert out["accepted"] == 300 and out["stored"] == 300 and out["durable"] is True
+    assert out["rate_msgs_per_s"] > 0 and out["p99_ms"] > 0

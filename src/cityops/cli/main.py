@@ -272,6 +272,18 @@ def bench_geo(lookups: int) -> None:
     click.echo(json.dumps(run(lookups)))
 
 
+@bench.command("ingest-http")
+@click.option("--database", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True)
+@click.option("--messages", default=10_000, show_default=True)
+@click.option("--concurrency", default=16, show_default=True)
+@click.option("--devices", default=1000, show_default=True)
+def bench_ingest_http(database: str, messages: int, concurrency: int, devices: int) -> None:
+    """HTTP push throughput: messages/s accepted and durably stored (server in its own process)."""
+    from cityops.bench.ingest_http import run
+
+    click.echo(json.dumps(run(database, messages, concurrency, devices)))
+
+
 def main() -> None:
     cli()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from cityops.connectors import registry
@@ -245,19 +245,20 @@ def _save_attachments(var_dir: Path | None, conn_id: int, msg: DeviceMessage) ->
     return paths
 
 
-def _apply_to_device(device: Device, msg: DeviceMessage, now: datetime) -> None:
-    device.last_seen_at = now
+def _apply_to_device(state: dict[str, Any], msg: DeviceMessage, now: datetime) -> None:
+    """Fold one message into a device's runtime state (online, last seen, last values)."""
+    state["last_seen_at"] = now
     if msg.kind == "status":
-        device.online = msg.online
+        state["online"] = msg.online
         return
-    device.online = True
+    state["online"] = True
     if msg.kind == "telemetry" and msg.properties:
         at = (msg.ts or now).isoformat()
-        values = dict(device.last_values or {})
+        values = dict(state["last_values"] or {})
         for k, v in msg.properties.items():
             values[k] = {"value": v, "ts": at}
-        device.last_values = values
-        device.last_data_at = now
+        state["last_values"] = values
+        state["last_data_at"] = now
 
 
 def _hold_pending(session: Session, conn: Connection, msg: DeviceMessage, body: dict, now: datetime) -> None:
@@ -276,29 +277,50 @@ def _hold_pending(session: Session, conn: Connection, msg: DeviceMessage, body: 
     p.state = "pending"
 
 
+_DEV = Device.__table__.c
+# Built once: the statements of the hot path are compiled and cached by SQLAlchemy.
+_FIND = select(_DEV.id, _DEV.online, _DEV.last_seen_at, _DEV.last_data_at, _DEV.last_values).where(
+    _DEV.platform == bindparam("platform"), _DEV.external_id == bindparam("external_id"))
+_INSERT = StoredMessage.__table__.insert().returning(StoredMessage.__table__.c.id)
+_UPDATE = Device.__table__.update().where(_DEV.id == bindparam("device_id")).values(
+    online=bindparam("online"), last_seen_at=bindparam("last_seen_at"), last_data_at=bindparam("last_data_at"),
+    last_values=bindparam("last_values", type_=_DEV.last_values.type))
+
+
 def ingest(session: Session, conn: Connection, msgs: list[DeviceMessage], *,
-           var_dir: Path | None = None) -> tuple[list[StoredMessage], int]:
-    """Store messages and update device state; returns (stored rows, messages held pending)."""
+           var_dir: Path | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Store messages and update device state; returns (stored rows as dicts, messages held pending).
+
+    The hot path of the platform: precompiled Core statements, one insert per message and
+    one update per device, no ORM unit of work (runtime state is not audited metadata)."""
     now = utcnow()
-    stored, pending = [], 0
-    cache: dict[str, Device | None] = {}
+    db = session.connection()
+    rows: list[dict[str, Any]] = []
+    pending = 0
+    states: dict[int, dict[str, Any]] = {}
+    ids: dict[str, int | None] = {}
     for msg in msgs:
-        if msg.external_id not in cache:
-            cache[msg.external_id] = session.scalar(
-                select(Device).where(Device.platform == conn.kind, Device.external_id == msg.external_id))
-        device = cache[msg.external_id]
+        if msg.external_id not in ids:
+            found = db.execute(_FIND, {"platform": conn.kind, "external_id": msg.external_id}).first()
+            ids[msg.external_id] = found.id if found else None
+            if found:
+                states[found.id] = {"online": found.online, "last_seen_at": found.last_seen_at,
+                                    "last_data_at": found.last_data_at, "last_values": found.last_values}
+        device_id = ids[msg.external_id]
         body = message_body(msg, _save_attachments(var_dir, conn.id, msg))
-        row = StoredMessage(connection_id=conn.id, device_id=device.id if device else None,
-                            external_id=msg.external_id, kind=msg.kind, ts=msg.ts or now, received_at=now, body=body)
-        session.add(row)
-        stored.append(row)
-        if device is None:
+        row = {"connection_id": conn.id, "device_id": device_id, "external_id": msg.external_id, "kind": msg.kind,
+               "ts": msg.ts or now, "received_at": now, "body": body}
+        row["id"] = db.execute(_INSERT, row).scalar_one()
+        rows.append(row)
+        if device_id is None:
             _hold_pending(session, conn, msg, body, now)
             pending += 1
         else:
-            _apply_to_device(device, msg, now)
+            _apply_to_device(states[device_id], msg, now)
+    for device_id, state in states.items():
+        db.execute(_UPDATE, {"device_id": device_id, **state})
     session.flush()
-    return stored, pending
+    return rows, pending
 
 
 def dead_letter(db: Database, *, connection_id: int | None, req: PushRequest, reason: str, status: int,
@@ -338,10 +360,10 @@ def handle_push(db: Database, connection_id: int, req: PushRequest, *, var_dir: 
             if not msgs:
                 raise Rejected("the push carried no device message")
             stored, pending = ingest(s, conn, msgs, var_dir=var_dir)
-            ids = [m.id for m in stored]
+            ids = [m["id"] for m in stored]
             for row, msg in zip(stored, msgs, strict=True):
-                published.append({"message_id": row.id, "connection_id": conn.id, "device_id": row.device_id,
-                                  "kind": msg.kind, "external_id": msg.external_id, "body": row.body})
+                published.append({"message_id": row["id"], "connection_id": conn.id, "device_id": row["device_id"],
+                                  "kind": msg.kind, "external_id": msg.external_id, "body": row["body"]})
     except Rejected as exc:
         counters_for(db).add(connection_id, rejected=1, error=exc.reason)
         INGEST_REJECTED.labels(conn_kind or "unknown").inc()
