@@ -13,12 +13,14 @@ def routers() -> list[APIRouter]:
     from cityops.catalog.api import router as catalog_api
     from cityops.catalog.pages import router as catalog_pages
     from cityops.devices.api import router as devices_api
+    from cityops.devices.transfer_api import router as transfer_api
+    from cityops.devices.transfer_pages import router as transfer_pages
     from cityops.devices.pages import router as devices_pages
     from cityops.ingest.api import router as ingest_api
     from cityops.geo.api import router as geo_api
     from cityops.web.pages import router as console
 
-    return [auth_api, audit_api, geo_api, catalog_api, devices_api, ingest_api, console, catalog_pages, devices_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, devices_api, ingest_api, console, catalog_pages, transfer_pages, devices_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:

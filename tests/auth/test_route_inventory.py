@@ -38,7 +38,7 @@ def test_inventory_is_not_empty(app):
 def test_inventory_matches_the_published_openapi(app, client):
     published = {(path, m.upper()) for path, ops in client.get("/openapi.json").json()["paths"].items()
                  for m in ops if path.startswith("/api/v1")}
-    assert published == {(r.path, m) for r, m in _api_routes(app)}
+    assert published == {(re.sub(r":\w+}", "}", r.path), m) for r, m in _api_routes(app)}
 
 
 def test_every_route_declares_a_role_check(app):

@@ -67,32 +67,32 @@ def device_stats(session: DbSession, p: Reader,
     return service.counts_by(session, by, scope=p.street_scope, tag_ids=tag)
 
 
-@router.get("/devices/{device_id}", response_model=DeviceOut)
+@router.get("/devices/{device_id:int}", response_model=DeviceOut)
 def device(device_id: int, session: DbSession, p: Reader):
     return DeviceOut.of(service.get_device(session, device_id, scope=p.street_scope))
 
 
-@router.patch("/devices/{device_id}", response_model=DeviceOut)
+@router.patch("/devices/{device_id:int}", response_model=DeviceOut)
 def update_device(device_id: int, body: DeviceUpdate, session: DbSession, _: Editor):
     data = body.model_dump(exclude_unset=True)
     reason = data.pop("reason", "")
     return DeviceOut.of(service.update_device(session, device_id, reason=reason, **data))
 
 
-@router.get("/devices/{device_id}/versions", response_model=list[VersionOut])
+@router.get("/devices/{device_id:int}/versions", response_model=list[VersionOut])
 def device_versions(device_id: int, session: DbSession, p: Reader):
     service.get_device(session, device_id, scope=p.street_scope)
     return [VersionOut.model_validate(v) for v in service.versions(session, device_id)]
 
 
-@router.get("/devices/{device_id}/children", response_model=list[DeviceOut])
+@router.get("/devices/{device_id:int}/children", response_model=list[DeviceOut])
 def device_children(device_id: int, session: DbSession, p: Reader):
     service.get_device(session, device_id, scope=p.street_scope)
     return [DeviceOut.of(d) for d in service.children(session, device_id) if not p.street_scope
             or d.street_code == p.street_scope]
 
 
-@router.get("/devices/{device_id}/messages", response_model=list[MessageOut])
+@router.get("/devices/{device_id:int}/messages", response_model=list[MessageOut])
 def device_messages(device_id: int, session: DbSession, p: Reader,
                     limit: Annotated[int, Query(ge=1, le=500)] = 20):
     service.get_device(session, device_id, scope=p.street_scope)

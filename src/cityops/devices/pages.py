@@ -58,7 +58,7 @@ def devices_page(request: Request, session: DbSession, user: User_, street: str 
                   else None, street_names={s.code: s.name for s in streets}, **_labels())
 
 
-@router.get("/console/devices/{device_id}")
+@router.get("/console/devices/{device_id:int}")
 def device_page(device_id: int, request: Request, session: DbSession, user: User_, flash: str = "",
                 flash_kind: str = "ok"):
     d = service.get_device(session, device_id, scope=user.street_scope)
@@ -74,7 +74,7 @@ def _float(v: str) -> float | None:
     return float(v) if v else None
 
 
-@router.post("/console/devices/{device_id}")
+@router.post("/console/devices/{device_id:int}")
 def device_update(device_id: int, request: Request, session: DbSession, user: Editor, csrf: Annotated[str, Form()],
                   name: Annotated[str, Form()], address: Annotated[str, Form()] = "",
                   lon: Annotated[str, Form()] = "", lat: Annotated[str, Form()] = "",
@@ -94,7 +94,7 @@ def device_update(device_id: int, request: Request, session: DbSession, user: Ed
     return RedirectResponse(f"/console/devices/{device_id}?flash=已保存", status_code=303)
 
 
-@router.post("/console/devices/{device_id}/tags")
+@router.post("/console/devices/{device_id:int}/tags")
 def device_tag(device_id: int, session: DbSession, user: Editor, csrf: Annotated[str, Form()],
                tag_id: Annotated[int, Form()], remove: Annotated[str, Form()] = ""):
     check_csrf(csrf, user)

@@ -22,8 +22,10 @@ platform, type and vendor default to the product's. When coordinates are given w
 street the street and grid come from the point (as ``create_device`` does).
 
 Speed: reference tables are read once, stored devices are fetched in a few ``IN`` batches
-keyed on the file's ids (never a query per row), so a 5,000-row dry run takes well under a
-second and the apply is bounded by the per-device version/audit writes.
+keyed on the file's ids (never a query per row), so a 5,000-row dry run takes about a second
+(XLSX parsing included). The apply is bounded by the service's per-device writes (device,
+version, audit chain: about 8 statements per new device) — on the 2-core CI machine about
+9 s for 5,000 new devices on SQLite and 25 s on PostgreSQL; unchanged rows cost nothing.
 """
 
 from __future__ import annotations
@@ -590,7 +592,8 @@ def _parse_row(ref: _Reference, number: int, raw: dict[str, Any]) -> PlanRow:
         else:
             uid, why = ref.unit(cells["unit"])
             if uid is None:
-                msg = (_m(f"责任单位名称“{cells['unit']}”不唯一，请填写单位编码", "unit name is ambiguous; use its code")
+                msg = (_m(f"责任单位名称“{cells['unit']}”不唯一，请填写单位编码",
+                          "unit name is ambiguous; use its code")
                        if why == "ambiguous" else
                        _m(f"未知责任单位“{cells['unit']}”", f"unknown responsible unit {cells['unit']!r}"))
                 r.error("unit", msg, cells["unit"])
@@ -689,7 +692,8 @@ def _parse_coordinates(r: PlanRow, ref: _Reference, cells: dict[str, str], raw: 
     value, column = f"{lon_s},{lat_s}", f"{LABELS['lon']},{LABELS['lat']}"
     if 73 <= lat <= 136 and 3 <= lon <= 54:
         r.error("lon,lat", _m("经纬度疑似填反（经度约 121.4，纬度约 31.2）",
-                              "longitude and latitude look swapped (Changning: lon ≈ 121.4, lat ≈ 31.2)"), value, column)
+                              "longitude and latitude look swapped (Changning: lon ≈ 121.4, lat ≈ 31.2)"),
+                value, column)
         return
     bad = False
     if not -180 <= lon <= 180:
@@ -796,7 +800,8 @@ def plan_import(session: Session, rows: Sheet | Iterable[dict[str, Any]]) -> Imp
             r.code = d.code
         elif r.code and r.code in stored_by_code:
             other = stored_by_code[r.code]
-            r.error("code", _m(f"设备编号已属于设备 {other.platform}/{other.external_id}（接入平台+平台设备ID 不能通过导入修改）",
+            r.error("code", _m(f"设备编号已属于设备 {other.platform}/{other.external_id}"
+                               "（接入平台+平台设备ID 不能通过导入修改）",
                                f"code belongs to device {other.platform}/{other.external_id} (platform/external_id "
                                "cannot be changed by import)"), r.code)
         if d is None:  # a new device needs what create_device needs
@@ -846,8 +851,14 @@ def plan_import(session: Session, rows: Sheet | Iterable[dict[str, Any]]) -> Imp
                                      "has errors"), r.parent_ref)
                 changed = True
 
-    # IMEI used by another device: a warning (metadata checks decide what to do, IOT-1).
-    imeis = {r.want["imei"]: r for r in prows if r.want.get("imei")}
+    # IMEI used by another device or row: a warning (metadata checks decide what to do, IOT-1).
+    imeis: dict[str, PlanRow] = {}
+    for r in prows:
+        imei = r.want.get("imei")
+        if imei and imei in imeis:
+            r.warnings.append(_m(f"IMEI 与第 {imeis[imei].row} 行相同", f"same IMEI as row {imeis[imei].row}"))
+        elif imei:
+            imeis[imei] = r
     if imeis:
         for chunk in _chunks(sorted(imeis)):
             for dev_id, code, imei in session.execute(select(Device.id, Device.code, Device.imei)
@@ -911,7 +922,8 @@ def _check_cycles(session: Session, prows: list[PlanRow], stored: dict[int, Devi
         node, seen = desired(r), set()
         while node is not None and node not in seen and len(seen) < 1000:
             if node == start:
-                r.error("parent", _m("上级设备关系形成环路", "the parent chain loops back to this device"), r.parent_ref)
+                r.error("parent", _m("上级设备关系形成环路", "the parent chain loops back to this device"),
+                        r.parent_ref)
                 break
             seen.add(node)
             node = up(node)
@@ -966,12 +978,21 @@ def _plan_create(ref: _Reference, r: PlanRow, codes: dict[int, str]) -> None:
         r.diff.append({"field": "tags", "label": LABELS["tags"], "old": "", "new": "、".join(r.tags_change[1])})
 
 
+def _same(fld: str, old: Any, new: Any) -> bool:
+    """Equal for the purpose of a diff: coordinates within 1e-9° (≈0.1 mm; Excel keeps ~15
+    significant digits, so a round trip through .xlsx may drop the 17th)."""
+    if fld in ("lon", "lat") and old is not None and new is not None:
+        return abs(old - new) < 1e-9
+    return old == new
+
+
 def _plan_update(ref: _Reference, r: PlanRow, d: Device, codes: dict[int, str]) -> None:
     want = dict(r.want)
     want.pop("platform", None)  # part of the key
-    if want.get("grid_code") and "street_code" not in want and ref.grids[want["grid_code"]].street_code != d.street_code:
-        want["street_code"] = ref.grids[want["grid_code"]].street_code
-    changes = {k: v for k, v in want.items() if getattr(d, k) != v}
+    grid_street = ref.grids[want["grid_code"]].street_code if want.get("grid_code") else None
+    if grid_street and "street_code" not in want and grid_street != d.street_code:
+        want["street_code"] = grid_street
+    changes = {k: v for k, v in want.items() if not _same(k, getattr(d, k), v)}
     final = {k: getattr(d, k) for k in ("lon", "lat", "street_code", "grid_code")} | \
         {k: v for k, v in want.items() if k in ("lon", "lat", "street_code", "grid_code")}
     moved = "lon" in changes or "lat" in changes
@@ -1004,7 +1025,7 @@ def _plan_update(ref: _Reference, r: PlanRow, d: Device, codes: dict[int, str]) 
         old = getattr(d, k)
         if k == "parent_id" and r.parent_row is not None:
             new = f"{r.parent_ref}（第 {r.parent_row} 行新建）"
-        elif old == v:
+        elif _same(k, old, v):
             continue
         else:
             new = _display(ref, k, v, codes)
@@ -1104,13 +1125,7 @@ def apply_import(session: Session, plan: ImportPlan, reason: str = "") -> dict[s
                         service._version(session, d, {"tags": [r.tags_change[0], r.tags_change[1]]}, reason,
                                          "import")
                     counts["updated"] += 1
-                # Done with this row: let go of its objects so 5,000 rows do not pile up in the session.
-                session.flush()
-                version = last_version.pop(d.id, None)
-                if version is not None:
-                    session.expunge(version)
-                if r.action == "create" and r.row not in parents:
-                    session.expunge(d)
+                last_version.pop(d.id, None)
             except Exception as exc:
                 detail = getattr(exc, "detail", "") or str(exc)
                 raise Invalid(_m(f"第 {r.row} 行写入失败，整个导入已撤销：{detail}",
