@@ -20,12 +20,14 @@ def load_reference_data(db: Database) -> dict[str, int]:
     """Streets, grids, units, the systems catalog and the hardware list; rows already
     present are left as the operators edited them."""
     from cityops.catalog import seed as catalog_seed
+    from cityops.devices import gazetteer_seed
     from cityops.devices import seed as device_seed
     from cityops.geo import seed as geo_seed
 
     counts: dict[str, int] = {}
     with acting_as("system:seed"), db.session() as session:
         counts.update(geo_seed.load(session))
+        counts.update(gazetteer_seed.load(session))
         counts.update(catalog_seed.load(session))
         counts.update(device_seed.load(session))
     if any(counts.values()):

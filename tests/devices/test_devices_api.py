@@ -65,3 +65,15 @@ def test_tags_and_stats(client, auth_headers):
     assert stats == {"smoke": 2}
     assert client.post("/api/v1/tags", json={"category": "custom", "name": "重点单位"}, headers=h).status_code == 409
     assert client.get("/api/v1/devices/stats?by=password_hash", headers=h).status_code == 422
+
+
+def test_metadata_checks_run_on_change(client, auth_headers):
+    """IOT-1: a device saved with a street that contradicts its point gets a finding at once."""
+    h = auth_headers("manager")
+    pid = _product_id(client, h)
+    d = client.post("/api/v1/devices", json={"name": "错街镇", "product_id": pid, "external_id": "chk-1",
+                                             "lon": 121.420, "lat": 31.222, "street_code": "310105102",
+                                             "address": "长宁路1号"}, headers=h).json()
+    findings = client.get(f"/api/v1/devices/quality/findings?state=open", headers=h).json()["items"]
+    mine = [f for f in findings if f["device_id"] == d["id"]]
+    assert any(f["check"] == "point_street" for f in mine), mine

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from cityops.auth.deps import ALL_ROLES, REF_WRITERS, DbSession, Principal, require
 from cityops.core.pagination import Page, PageParams, page_params
 from cityops.devices import service
+from cityops.devices.checks import check_devices
 from cityops.devices.schemas import (DeviceCreate, DeviceOut, DeviceUpdate, MessageOut, ProductCreate, ProductOut,
                                      ProductUpdate, TagCreate, TagOut, TagRequest, VersionOut)
 from cityops.ingest.service import recent_messages
@@ -56,7 +57,9 @@ def devices(session: DbSession, p: Reader, page: Annotated[PageParams, Depends(p
 def create_device(body: DeviceCreate, session: DbSession, _: Editor):
     data = body.model_dump()
     reason = data.pop("reason")
-    return DeviceOut.of(service.create_device(session, reason=reason, **data))
+    device = service.create_device(session, reason=reason, **data)
+    check_devices(session, [device.id])  # IOT-1: checks run on every change
+    return DeviceOut.of(device)
 
 
 @router.get("/devices/stats")
@@ -76,7 +79,9 @@ def device(device_id: int, session: DbSession, p: Reader):
 def update_device(device_id: int, body: DeviceUpdate, session: DbSession, _: Editor):
     data = body.model_dump(exclude_unset=True)
     reason = data.pop("reason", "")
-    return DeviceOut.of(service.update_device(session, device_id, reason=reason, **data))
+    device = service.update_device(session, device_id, reason=reason, **data)
+    check_devices(session, [device.id])
+    return DeviceOut.of(device)
 
 
 @router.get("/devices/{device_id:int}/versions", response_model=list[VersionOut])

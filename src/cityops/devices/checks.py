@@ -4,19 +4,22 @@ Keeps a device's street ↔ address ↔ map point consistent and finds missing a
 records. Each check yields at most one problem per device; `run_checks` turns problems
 into findings (`metadata_findings`) with a proposed correction where one can be derived:
 
-| check              | problem                                                        | proposal                          |
-|--------------------|----------------------------------------------------------------|-----------------------------------|
-| `outside_district` | the point is outside 长宁区 (also after WGS-84→GCJ-02)          | none                              |
-| `datum`            | the point looks like WGS-84 stored as GCJ-02: the raw point is  | the converted point (and its      |
-|                    | outside the district / the recorded street / the recorded grid, | street/grid when they differ)     |
-|                    | the converted point (≈500 m away in Shanghai) is inside         |                                   |
-| `point_street`     | the point lies outside the recorded street                     | the street at the point, its grid |
-| `address_street`   | gazetteer names in the address belong to other streets          | that street, when unambiguous     |
-| `grid`             | grid missing, not in the device's street, or not at the point   | the grid at the point             |
-| `duplicate_imei`   | the same IMEI on two devices                                   | retire the newer one              |
-| `duplicate_nearby` | same device type within N m (default 3 m)                       | retire the newer one              |
-| `missing_fields`   | an in-service device lacks name/address/point/street/unit       | street and unit from the point or |
-|                    |                                                                | the street office, where known    |
+- `outside_district` (high): the point is outside 长宁区, also after WGS-84→GCJ-02; no proposal.
+- `datum` (high): the point looks like WGS-84 stored as GCJ-02: the raw point is outside the
+  district / the recorded street / the recorded grid while the converted point (≈500 m away
+  in Shanghai) is inside; proposal: the converted point (and its street/grid if they differ).
+- `point_street` (medium): the point lies outside the recorded street; proposal: the street
+  at the point, its grid, and its street office as unit when the unit was the old office.
+- `address_street` (medium): gazetteer names in the address belong to other streets;
+  proposal: that street when unambiguous and not contradicted by the point.
+- `grid` (low): grid missing, not in the device's street, or not where the point is;
+  proposal: the grid at the point.
+- `duplicate_imei` (high): the same IMEI on two devices; proposal: retire the newer one.
+- `duplicate_nearby` (medium): the same device type within N m (default 3 m,
+  CITYOPS_DEVICE_DUPLICATE_RADIUS_M); proposal: retire the newer one.
+- `missing_fields` (medium, high without point or street): an in-service device lacks
+  name/address/point/street/unit; proposal: street and grid from the point, the street
+  office as unit, where known.
 
 Precedence for the point: `outside_district`/`datum` first, then `point_street`, then
 `grid`, so one wrong point gives one finding, not three. Proposals are never applied
@@ -35,7 +38,6 @@ findings — no per-device queries (a full run over 100k devices takes seconds).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -210,7 +212,7 @@ _gazetteer_cache: dict[frozenset, Gazetteer] = {}
 
 def gazetteer(session: Session) -> Gazetteer:
     pairs = frozenset(session.execute(select(GazetteerEntry.name, GazetteerEntry.street_code)
-                                      .where(GazetteerEntry.active.is_(True))).tuples())
+                                      .where(GazetteerEntry.active.is_(True))))
     streets = {c: n for c, n in session.execute(select(Street.code, Street.name))}
     key = pairs | {("street", c, n) for c, n in streets.items()}
     g = _gazetteer_cache.get(key)
@@ -258,13 +260,11 @@ class Problem:
     proposed: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     severity: str = ""
+    fingerprint: str = field(default="", init=False)
 
     def __post_init__(self):
         self.severity = self.severity or CHECKS[self.check][1]
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.check, self.checked)
+        self.fingerprint = fingerprint(self.check, self.checked)
 
     @property
     def details(self) -> dict[str, Any]:
@@ -272,8 +272,9 @@ class Problem:
 
 
 def fingerprint(check: str, checked: dict[str, Any]) -> str:
-    body = json.dumps([check, checked], sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()[:20]
+    """A stable hash of the values a check read (repr of floats is exact and stable)."""
+    body = repr((check, sorted(checked.items())))
+    return hashlib.sha1(body.encode()).hexdigest()
 
 
 COLUMNS = (Device.id, Device.code, Device.name, Device.device_type, Device.vendor, Device.imei, Device.address,
@@ -327,18 +328,19 @@ def evaluate(rows: list, ref: Reference, radius_m: float) -> dict[tuple[int, str
         problems[(p.device_id, p.check)] = p
 
     live = [r for r in rows if r.status != "retired"]
-    _geometry(live, ref, add)
-    _address(live, ref, add)
-    _missing(live, ref, add)
+    located = _geometry(live, ref, add)
+    _address(live, ref, located, add)
+    _missing(live, ref, located, add)
     _duplicates(live, radius_m, add)
     return problems
 
 
-def _geometry(rows: list, ref: Reference, add) -> None:
+def _geometry(rows: list, ref: Reference, add) -> dict[int, tuple[str | None, str | None]]:
+    """Point checks; returns the (street, grid) at each device's point for the other checks."""
     pts_rows = [r for r in rows if r.lon is not None and r.lat is not None
                 and math.isfinite(r.lon) and math.isfinite(r.lat)]
     if not pts_rows:
-        return
+        return {}
     sh = ref.shapes
     x = np.fromiter((r.lon for r in pts_rows), float, len(pts_rows))
     y = np.fromiter((r.lat for r in pts_rows), float, len(pts_rows))
@@ -355,6 +357,8 @@ def _geometry(rows: list, ref: Reference, add) -> None:
     has_st = rec_st != None  # noqa: E711
     suspicious = ~in_d | (has_st & (~raw_in_st | ~grid_ok | ~raw_in_gr))
     shift = coords.distance_m(x, y, cx, cy)
+    located = dict(zip((r.id for r in pts_rows), zip(st_raw.tolist(), gr_raw.tolist())))
+    grid_in = (lambda g, s: g if g is not None and ref.grid_street.get(g) == s else None)
     for k in np.nonzero(suspicious)[0]:
         r = pts_rows[k]
         conv_pt = [_round(cx[k]), _round(cy[k])]
@@ -362,7 +366,6 @@ def _geometry(rows: list, ref: Reference, add) -> None:
                  "shift_m": round(float(shift[k]), 1)}
         checked = checked_values("datum", r)  # the same fields for every point check
         here = f"（{r.lon:.6f}, {r.lat:.6f}）"
-        grid_in = (lambda g, s: g if g is not None and ref.grid_street.get(g) == s else None)
         if not in_d[k]:
             if in_d_conv[k]:
                 proposed: dict[str, Any] = {"lon": conv_pt[0], "lat": conv_pt[1]}
@@ -415,20 +418,12 @@ def _geometry(rows: list, ref: Reference, add) -> None:
                 add(Problem(r.id, "grid", f"坐标位于{ref.grid_label(here_grid)}，与登记的"
                             f"{ref.grid_label(r.grid_code)}不一致。", checked, proposal,
                             {**extra, "reason": "point_elsewhere"}))
+    return located
 
 
-def _address(rows: list, ref: Reference, add) -> None:
+def _address(rows: list, ref: Reference, located: dict, add) -> None:
     gz = ref.gazetteer
     todo = [r for r in rows if r.address and r.street_code]
-    if not todo:
-        return
-    # The street at each point, to choose between candidate streets (vectorised).
-    with_pt = [r for r in todo if r.lon is not None and r.lat is not None]
-    located: dict[int, tuple[str | None, str | None]] = {}
-    if with_pt:
-        pts = shapely.points([r.lon for r in with_pt], [r.lat for r in with_pt])
-        st, gr = ref.shapes.street_at(pts), ref.shapes.grid_at(pts)
-        located = {r.id: (st[i], gr[i]) for i, r in enumerate(with_pt)}
     for r in todo:
         matches = gz.match(r.address)
         if not matches:
@@ -461,14 +456,7 @@ def _address(rows: list, ref: Reference, add) -> None:
                      "located_street": here}))
 
 
-def _missing(rows: list, ref: Reference, add) -> None:
-    point_rows = [r for r in rows if r.status in IN_SERVICE and r.street_code is None and r.lon is not None
-                  and r.lat is not None]
-    located: dict[int, tuple[str | None, str | None]] = {}
-    if point_rows:
-        pts = shapely.points([r.lon for r in point_rows], [r.lat for r in point_rows])
-        st, gr = ref.shapes.street_at(pts), ref.shapes.grid_at(pts)
-        located = {r.id: (st[i], gr[i]) for i, r in enumerate(point_rows)}
+def _missing(rows: list, ref: Reference, located: dict, add) -> None:
     for r in rows:
         if r.status not in IN_SERVICE:
             continue
@@ -619,44 +607,52 @@ def _summary(n, problems, opened, kept, superseded, suppressed, started) -> dict
 
 def _write(session: Session, device_ids: list[int], problems: dict[tuple[int, str], Problem],
            full: bool) -> tuple[int, int, int, int]:
-    open_q = select(MetadataFinding).where(MetadataFinding.state == "open")
-    rej_q = select(MetadataFinding.device_id, MetadataFinding.check, MetadataFinding.details).where(
-        MetadataFinding.state == "rejected")
+    F = MetadataFinding
+    open_q = select(F.id, F.device_id, F.check, F.fingerprint, F.severity, F.message, F.proposed).where(
+        F.state == "open")
+    rej_q = select(F.device_id, F.check, F.fingerprint).where(F.state == "rejected")
     if full:
-        open_rows = list(session.scalars(open_q))
-        rejected = list(session.execute(rej_q))
+        open_rows = list(session.execute(open_q))
+        rejected = set(session.execute(rej_q))
     else:
-        open_rows, rejected = [], []
+        open_rows, rejected = [], set()
         for chunk in _chunks(device_ids):
-            open_rows.extend(session.scalars(open_q.where(MetadataFinding.device_id.in_(chunk))))
-            rejected.extend(session.execute(rej_q.where(MetadataFinding.device_id.in_(chunk))))
-    rejected_fps = {(d, c, (det or {}).get("fingerprint")) for d, c, det in rejected}
-    now = utcnow()
-    kept_keys: set[tuple[int, str]] = set()
-    superseded = 0
-    for f in open_rows:
-        p = problems.get((f.device_id, f.check))
-        if p is not None and p.fingerprint == (f.details or {}).get("fingerprint"):
-            kept_keys.add((f.device_id, f.check))
-            if p.proposed != f.proposed or p.message != f.message or p.severity != f.severity:
-                f.proposed, f.message, f.severity, f.details = p.proposed, p.message, p.severity, p.details
+            open_rows.extend(session.execute(open_q.where(F.device_id.in_(chunk))))
+            rejected.update(session.execute(rej_q.where(F.device_id.in_(chunk))))
+    kept: set[tuple[int, str]] = set()
+    gone: dict[int, str] = {}  # finding id → decision note
+    refresh: dict[int, Problem] = {}  # same data, but the message or proposal changed (reference data)
+    for fid, device_id, check, fp, severity, message, proposed in open_rows:
+        p = problems.get((device_id, check))
+        if p is not None and p.fingerprint == fp:
+            kept.add((device_id, check))
+            if p.message[:512] != message or p.severity != severity or p.proposed != (proposed or {}):
+                refresh[fid] = p
             continue
-        f.state, f.decided_at, f.decided_by = "superseded", now, SUPERSEDED_BY
-        f.decision_note = "问题已消失（数据已修正）" if p is None else "数据已变化，已按最新数据重新生成"
-        superseded += 1
+        gone[fid] = "问题已消失（数据已修正）" if p is None else "数据已变化，已按最新数据重新生成"
+    now = utcnow()
+    touched = sorted(set(gone) | set(refresh))
+    for chunk in _chunks(touched):
+        for f in session.scalars(select(F).where(F.id.in_(chunk))):
+            if f.id in gone:
+                f.state, f.decided_at, f.decided_by, f.decision_note = "superseded", now, SUPERSEDED_BY, gone[f.id]
+            else:
+                p = refresh[f.id]
+                f.message, f.severity, f.proposed, f.details = p.message[:512], p.severity, p.proposed, p.details
     session.flush()  # frees the (device, check) slots of the partial unique index
     opened = suppressed = 0
     for key, p in problems.items():
-        if key in kept_keys:
+        if key in kept:
             continue
-        if (p.device_id, p.check, p.fingerprint) in rejected_fps:
+        if (p.device_id, p.check, p.fingerprint) in rejected:
             suppressed += 1
             continue
-        session.add(MetadataFinding(device_id=p.device_id, check=p.check, severity=p.severity, message=p.message[:512],
-                                    details=p.details, proposed=p.proposed, state="open", created_at=now))
+        session.add(F(device_id=p.device_id, check=p.check, severity=p.severity, message=p.message[:512],
+                      fingerprint=p.fingerprint, details=p.details, proposed=p.proposed, state="open",
+                      created_at=now))
         opened += 1
     session.flush()
-    return opened, len(kept_keys), superseded, suppressed
+    return opened, len(kept), len(gone), suppressed
 
 
 def check_devices(session: Session, ids: Iterable[int]) -> dict[str, Any] | None:

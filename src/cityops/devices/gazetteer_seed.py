@@ -36,7 +36,7 @@ def load(session: Session) -> dict[str, int]:
     streets = {name: code for code, name in session.execute(select(Street.code, Street.name))}
     if not streets:  # streets come first (geo seed); nothing to attach names to yet
         return {"gazetteer": 0}
-    have = set(session.execute(select(GazetteerEntry.name, GazetteerEntry.street_code)).tuples())
+    have = set(session.execute(select(GazetteerEntry.name, GazetteerEntry.street_code)))
     added = 0
     for spec in entries():
         kind = spec.get("kind", "road")

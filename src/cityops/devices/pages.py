@@ -13,6 +13,7 @@ from cityops.auth.deps import REF_WRITERS, STAFF, DbSession
 from cityops.connectors import registry
 from cityops.core.errors import Problem
 from cityops.devices import service
+from cityops.devices.checks import check_devices
 from cityops.devices.models import DEVICE_TYPES, LIFECYCLE_LABELS, TAG_CATEGORIES, Device
 from cityops.geo import service as geo
 from cityops.ingest import service as ingest
@@ -87,6 +88,7 @@ def device_update(device_id: int, request: Request, session: DbSession, user: Ed
                               address=address.strip(), lon=_float(lon), lat=_float(lat),
                               street_code=street_code or None, grid_code=grid_code or None,
                               unit_id=int(unit_id) if unit_id else None, status=status)
+        check_devices(session, [device_id])
     except (Problem, ValueError) as exc:
         session.rollback()
         msg = exc.detail if isinstance(exc, Problem) else f"坐标格式不正确：{exc}"

@@ -77,7 +77,7 @@ def list_findings(session: Session, *, limit: int = 50, offset: int = 0,
                   **filters: Any) -> tuple[list[tuple[MetadataFinding, Device]], int]:
     stmt = finding_query(**filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = session.execute(stmt.order_by(MetadataFinding.id.desc()).limit(limit).offset(offset)).tuples().all()
+    rows = session.execute(stmt.order_by(MetadataFinding.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
 
 
@@ -256,7 +256,7 @@ def quality_scores(session: Session, *, scope: str | None = None) -> dict[str, A
     streets_q = select(Street.code, Street.name).order_by(Street.code)
     if scope:
         streets_q = streets_q.where(Street.code == scope)
-    street_names = dict(session.execute(streets_q).tuples().all())
+    street_names = dict(session.execute(streets_q).all())
     by_street: dict[str, dict] = {code: {"devices": 0, "clean": 0, "penalty": 0.0, "open_findings": 0,
                                          "by_severity": {k: 0 for k in SEVERITIES}} for code in street_names}
     by_vendor: dict[str, dict] = {}

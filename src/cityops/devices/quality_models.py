@@ -59,6 +59,9 @@ class MetadataFinding(Audited, Base):
     check: Mapped[str] = mapped_column(String(32), index=True)
     severity: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(String(512))  # Chinese, for operators
+    # Hash of the values the check read (also in details); a rejected finding is not reopened
+    # while it stays the same.
+    fingerprint: Mapped[str] = mapped_column(String(40), default="")
     # What the check saw: {"fingerprint", "checked": {field: value}, …check specific}
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     proposed: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # {field: value}; {} = none

@@ -1093,6 +1093,7 @@ def apply_import(session: Session, plan: ImportPlan, reason: str = "") -> dict[s
 
     event.listen(session, "transient_to_pending", _track)
     created: dict[int, Device] = {}
+    touched: list[int] = []
     parents = {r.parent_row for r in todo if r.parent_row is not None}
     try:
         for r in todo:
@@ -1126,6 +1127,7 @@ def apply_import(session: Session, plan: ImportPlan, reason: str = "") -> dict[s
                                          "import")
                     counts["updated"] += 1
                 last_version.pop(d.id, None)
+                touched.append(d.id)
             except Exception as exc:
                 detail = getattr(exc, "detail", "") or str(exc)
                 raise Invalid(_m(f"第 {r.row} 行写入失败，整个导入已撤销：{detail}",
@@ -1135,6 +1137,9 @@ def apply_import(session: Session, plan: ImportPlan, reason: str = "") -> dict[s
     finally:
         event.remove(session, "transient_to_pending", _track)
         del keep
+    from cityops.devices.checks import check_devices
+
+    check_devices(session, touched)  # IOT-1: metadata checks run on import
     audit.record(session, "import", "devices", plan.filename or "", after={**counts, "reason": reason,
                                                                           "rows": len(plan.rows)})
     return counts

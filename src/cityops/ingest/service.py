@@ -471,6 +471,9 @@ def onboard(session: Session, pending_id: int, *, name: str, product_id: int, re
                                                 StoredMessage.device_id.is_(None)).values(device_id=device.id))
     p.state, p.device_id = "onboarded", device.id
     session.flush()
+    from cityops.devices.checks import check_devices
+
+    check_devices(session, [device.id])
     return device
 
 

@@ -6,7 +6,7 @@ which SQLite and PostgreSQL both support.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 11:36:12.361371
+Create Date: 2026-11-25 11:43:30.195926
 """
 from alembic import op
 import sqlalchemy as sa
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('check', sa.String(length=32), nullable=False),
     sa.Column('severity', sa.String(length=8), nullable=False),
     sa.Column('message', sa.String(length=512), nullable=False),
+    sa.Column('fingerprint', sa.String(length=40), nullable=False),
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('proposed', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
