@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from cityops.connectors import decoders
 from cityops.connectors.base import PushRequest, Rejected
-from cityops.connectors.util import b64decode, epoch_ms, integer, load_json, pick, text
+from cityops.connectors.util import as_settings, b64decode, epoch_ms, integer, load_json, pick, text
 from cityops.ingest.message import DeviceMessage
 
 SEVERITY = {1: "info", 2: "warning", 3: "critical"}
@@ -161,12 +161,6 @@ def _one(msg: Any, settings: Settings) -> DeviceMessage:
     return handler(msg, common, settings)
 
 
-def _settings(settings: Any) -> Settings:
-    if isinstance(settings, Settings):
-        return settings
-    return Settings.model_validate(settings or {})
-
-
 class CTWingConnector:
     kind = "ctwing"
     label = "中国电信 CTWing (AEP)"
@@ -174,7 +168,7 @@ class CTWingConnector:
     Settings = Settings
 
     def parse(self, request: PushRequest, settings: Any) -> list[DeviceMessage]:
-        settings = _settings(settings)
+        settings = as_settings(Settings, settings)
         body = load_json(request.body)
         if not isinstance(body, list):
             return [_one(body, settings)]

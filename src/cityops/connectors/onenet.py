@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr, field_validator
 
 from cityops.connectors.base import PushRequest, Rejected
 from cityops.connectors.util import (
+    as_settings,
     aes_cbc_decrypt,
     b64decode,
     epoch_ms,
@@ -149,9 +150,6 @@ def messages(msg: Any) -> list[DeviceMessage]:
     return out
 
 
-def _settings(settings: Any) -> Settings:
-    return settings if isinstance(settings, Settings) else Settings.model_validate(settings or {})
-
 
 class OneNETConnector:
     kind = "onenet"
@@ -160,7 +158,7 @@ class OneNETConnector:
     Settings = Settings
 
     def parse(self, request: PushRequest, settings: Any) -> list[DeviceMessage]:
-        settings = _settings(settings)
+        settings = as_settings(Settings, settings)
         token = settings.token.get_secret_value()
         body = load_json(request.body)
         if not isinstance(body, dict):
@@ -191,7 +189,7 @@ class OneNETConnector:
         return messages(msg)
 
     def verify_get(self, request: PushRequest, settings: Any) -> bytes | None:
-        settings = _settings(settings)
+        settings = as_settings(Settings, settings)
         return verify_url(request, settings.token.get_secret_value())
 
 

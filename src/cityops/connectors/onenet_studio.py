@@ -16,6 +16,7 @@ from pydantic import BaseModel, SecretStr, field_validator
 from cityops.connectors.base import PushRequest, Rejected
 from cityops.connectors.onenet import raw_text, signature_ok, verify_url
 from cityops.connectors.util import (
+    as_settings,
     aes_cbc_decrypt,
     b64decode,
     epoch_ms,
@@ -173,9 +174,6 @@ def _one(m: Any, push: dict) -> list[DeviceMessage]:
     return handler(m, data, common)
 
 
-def _settings(settings: Any) -> Settings:
-    return settings if isinstance(settings, Settings) else Settings.model_validate(settings or {})
-
 
 class OneNETStudioConnector:
     kind = "onenet_studio"
@@ -184,7 +182,7 @@ class OneNETStudioConnector:
     Settings = Settings
 
     def parse(self, request: PushRequest, settings: Any) -> list[DeviceMessage]:
-        settings = _settings(settings)
+        settings = as_settings(Settings, settings)
         push = load_json(request.body)
         if not isinstance(push, dict):
             raise Rejected("OneNET Studio push body must be a JSON object")
@@ -214,7 +212,7 @@ class OneNETStudioConnector:
         return out
 
     def verify_get(self, request: PushRequest, settings: Any) -> bytes | None:
-        return verify_url(request, _settings(settings).token.get_secret_value())
+        return verify_url(request, as_settings(Settings, settings).token.get_secret_value())
 
 
 connector = OneNETStudioConnector()
