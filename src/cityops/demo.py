@@ -1,5 +1,5 @@
 """What `cityops demo` adds on top of the reference data: an admin account and demo
-contacts, all clearly fictional. Later issues add simulators here."""
+contacts, all clearly fictional, and the simulated device fleet (IOT-2)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from cityops.auth import service as users
 from cityops.auth.models import User
 from cityops.core.db import Database
 from cityops.geo.models import ResponsibleUnit
+
+DEMO_SEED = 20240601  # the demo district's fleet; same seed, same devices on every start
+DEMO_FLEET_SIZE = 3000
 
 
 def generate_password(length: int = 16) -> str:
@@ -37,3 +40,26 @@ def prepare_demo(db: Database) -> str | None:
                 unit.contact_phone = f"021-5555{i:04d}"
                 unit.duty_phone = f"021-5556{i:04d}"
     return password
+
+
+def start_simulators(app_or_ctx, base_url: str, *, seed: int = DEMO_SEED, size: int = DEMO_FLEET_SIZE,
+                     period_s: float = 60.0, mqtt_url: str | None = None, **runner_options):
+    """Register the simulated Changning fleet (once; idempotent) and start it against the
+    running platform at `base_url` (IOT-2). Returns the started `FleetRunner`; call its
+    `stop()` at shutdown.
+
+    `app_or_ctx` is the FastAPI app (its `state.ctx`) or the AppContext. `mqtt_url` defaults to
+    the settings' CITYOPS_MQTT_URL (pass "" to keep the MQTT devices quiet); without a broker
+    the mqtt_json devices are not run. The runner waits (up to 30 s) for /healthz before it
+    sends, so it may be started just before the server listens."""
+    from cityops.sim.fleet import plan_fleet, register_fleet
+    from cityops.sim.runner import FleetRunner
+
+    ctx = getattr(getattr(app_or_ctx, "state", None), "ctx", None) or app_or_ctx
+    if mqtt_url is None:
+        mqtt_url = ctx.settings.mqtt_url
+    fleet = plan_fleet(seed, size)
+    setup = register_fleet(ctx.db, fleet, base_url, actor="system:demo")
+    runner = FleetRunner(fleet, setup, base_url, seed=seed, period_s=period_s, mqtt_url=mqtt_url or None,
+                         **runner_options)
+    return runner.start()

@@ -49,13 +49,14 @@ def test_push_updates_device_and_is_stored(client, auth_headers):
     h = auth_headers("admin")
     c = _connection(client, h, decoders={"15012345": "smoke-v1"})
     d = _device(client, h, "ctw-smoke-1")
-    body, headers, _ = ctwing.data_report("ctw-smoke-1", {"smoke_state": "normal", "battery": 87,
+    body, headers, _ = ctwing.data_report("ctw-smoke-1", {"status": "normal", "battery": 87,
                                                           "temperature": 23.5, "rsrp": -92},
                                           decoder="smoke-v1", product_id="15012345", imei="861234567890123")
     r = client.post(c["push_url"], content=body, headers=headers)
     assert r.status_code == 200 and r.json() == {"accepted": 1, "pending": 0}
     dev = client.get(f"/api/v1/devices/{d['id']}", headers=h).json()
     assert dev["online"] is True and dev["last_values"]["battery"]["value"] == 87
+    assert dev["last_values"]["status"]["value"] == "normal" and dev["last_values"]["rsrp"]["value"] == -92
     msgs = client.get(f"/api/v1/devices/{d['id']}/messages", headers=h).json()
     assert msgs[0]["kind"] == "telemetry" and msgs[0]["body"]["imei"] == "861234567890123"
     body, headers, _ = ctwing.online("ctw-smoke-1", False)

@@ -68,7 +68,7 @@ def demo(host: str, port: int, var_dir: str) -> None:
 
     from cityops.app import create_app
     from cityops.core import logging as logsetup
-    from cityops.demo import prepare_demo
+    from cityops.demo import prepare_demo, start_simulators
 
     vdir = Path(var_dir)
     vdir.mkdir(parents=True, exist_ok=True)
@@ -87,9 +87,16 @@ def demo(host: str, port: int, var_dir: str) -> None:
     else:
         click.echo("  admin user: admin (created earlier; reset with `cityops user passwd admin --password-stdin`)")
     click.echo(f"  database: {settings.database_url}")
+    click.echo("  simulated district: 3,000 devices on 7 carrier/vendor connections pushing real HTTP"
+               + (" and MQTT" if settings.mqtt_url else "") + " (device list at /console/devices)")
     click.echo("")
     sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        runner.stop()
 
 
 @cli.group()
