@@ -659,7 +659,7 @@ def register_fleet(db: Database, fleet: list[SimDevice], base_url: str | None = 
     setup = FleetSetup(connections=infos, device_ids=ids, created=created,
                        existing=sum(1 for d in fleet if d.registered and (d.platform, d.external_id) in existing),
                        unregistered=sum(1 for d in fleet if not d.registered), base_url=base_url)
-    log.info("simulated fleet registered", extra={"created": setup.created, "existing": setup.existing,
+    log.info("simulated fleet registered", extra={"devices_created": setup.created, "existing": setup.existing,
                                                   "unregistered": setup.unregistered})
     return setup
 
