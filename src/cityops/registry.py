@@ -13,6 +13,8 @@ def routers() -> list[APIRouter]:
     from cityops.catalog.api import router as catalog_api
     from cityops.catalog.pages import router as catalog_pages
     from cityops.devices.api import router as devices_api
+    from cityops.devices.sync_api import router as sync_api
+    from cityops.devices.sync_pages import router as sync_pages
     from cityops.devices.quality_api import router as quality_api
     from cityops.devices.quality_pages import router as quality_pages
     from cityops.devices.transfer_api import router as transfer_api
@@ -22,14 +24,16 @@ def routers() -> list[APIRouter]:
     from cityops.geo.api import router as geo_api
     from cityops.web.pages import router as console
 
-    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, devices_api, ingest_api, console, catalog_pages, transfer_pages, quality_pages, devices_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, devices_api, ingest_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, devices_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
     from cityops.audit.jobs import register as audit_jobs
     from cityops.devices.checks import register as metadata_checks
+    from cityops.devices.sync import register as upstream_sync
     from cityops.ingest.jobs import register as ingest_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
     metadata_checks(scheduler)
+    upstream_sync(scheduler)

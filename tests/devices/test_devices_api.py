@@ -74,6 +74,6 @@ def test_metadata_checks_run_on_change(client, auth_headers):
     d = client.post("/api/v1/devices", json={"name": "错街镇", "product_id": pid, "external_id": "chk-1",
                                              "lon": 121.420, "lat": 31.222, "street_code": "310105102",
                                              "address": "长宁路1号"}, headers=h).json()
-    findings = client.get(f"/api/v1/devices/quality/findings?state=open", headers=h).json()["items"]
+    findings = client.get("/api/v1/devices/quality/findings?state=open", headers=h).json()["items"]
     mine = [f for f in findings if f["device_id"] == d["id"]]
     assert any(f["check"] == "point_street" for f in mine), mine

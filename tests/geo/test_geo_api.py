@@ -1,6 +1,5 @@
 """Streets, grids, lookup and boundary import through the API (IOT-1)."""
 
-import json
 
 import shapely
 from shapely.geometry import mapping

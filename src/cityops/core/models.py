@@ -5,6 +5,7 @@ from cityops.auth import models as auth_models  # noqa: F401
 from cityops.catalog import models as catalog_models  # noqa: F401
 from cityops.devices import models as device_models  # noqa: F401
 from cityops.devices import quality_models as device_quality_models  # noqa: F401
+from cityops.devices import sync_models as device_sync_models  # noqa: F401
 from cityops.geo import models as geo_models  # noqa: F401
 from cityops.ingest import models as ingest_models  # noqa: F401
 from cityops.core.db import Base

@@ -6,7 +6,6 @@ at most every few seconds), so a lookup is pure in-memory geometry.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
