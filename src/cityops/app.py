@@ -35,13 +35,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
 
     register_jobs(ctx.scheduler)
     run_jobs = settings.jobs_enabled and settings.role in ("all", "worker", "scheduler")
+    # An API-only process still runs its per-process jobs (e.g. flushing its ingest counters).
+    local_jobs_only = settings.jobs_enabled and not run_jobs
     if start_jobs is not None:
-        run_jobs = start_jobs
+        run_jobs, local_jobs_only = start_jobs, False
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if run_jobs:
-            ctx.scheduler.start()
+        if run_jobs or local_jobs_only:
+            ctx.scheduler.start(local_only=local_jobs_only)
         consumer = None
         if settings.mqtt_url and settings.role in ("all", "worker") and run_jobs:
             from cityops.ingest.mqtt import MqttConsumer

@@ -65,3 +65,33 @@ def test_audit_verification_job_is_registered(app):
     sched = app.state.ctx.scheduler
     assert "audit.verify_chain" in sched.jobs
     assert sched.run_once("audit.verify_chain") == "ok"
+
+
+def test_api_only_process_runs_just_its_per_process_jobs(db):
+    sched = Scheduler(db)
+    ran = []
+    sched.register("t.local", 0.05, lambda _db: ran.append("local"), singleton=False, local=True)
+    sched.register("t.global", 0.05, lambda _db: ran.append("global"))
+    sched.start(local_only=True)
+    try:
+        deadline = time.monotonic() + 3
+        while "local" not in ran and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        sched.stop()
+    assert "local" in ran and "global" not in ran
+
+
+def test_ingest_counters_reach_the_connection_row(client, auth_headers, app):
+    """Counters are kept in memory and flushed by a per-process job (IOT-2)."""
+    from cityops.sim.wire import ctwing
+
+    h = auth_headers("admin")
+    c = client.post("/api/v1/connections", json={"kind": "ctwing", "name": "cnt"}, headers=h).json()
+    body, headers, _ = ctwing.online("x1", True)
+    client.post(c["push_url"], content=body, headers=headers)
+    client.post(f"/ingest/{c['id']}?token=bad", content=body, headers=headers)
+    assert app.state.ctx.scheduler.run_once("ingest.flush_counters") == "ok"
+    row = client.get(f"/api/v1/connections/{c['id']}", headers=h).json()
+    assert (row["received"], row["accepted"], row["rejected"]) == (2, 1, 1)
+    assert "token" in row["last_error"] and row["last_received_at"]

@@ -30,6 +30,7 @@ class Job:
     func: Callable[[Database], object]
     singleton: bool = True
     initial_delay_s: float = 0.0
+    local: bool = False  # runs in every process, API-only ones included (per-process state)
     next_run: float = 0.0
     last_run: object = None
     last_outcome: str = "never"
@@ -47,13 +48,16 @@ class Scheduler:
     db: Database
     jobs: dict[str, Job] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _active: list[Job] = field(default_factory=list)
     _thread: threading.Thread | None = None
 
     def register(self, name: str, interval_s: float, func: Callable[[Database], object], *,
-                 singleton: bool = True, initial_delay_s: float = 0.0) -> Job:
+                 singleton: bool = True, initial_delay_s: float = 0.0, local: bool = False) -> Job:
         if name in self.jobs:
             raise ValueError(f"job {name!r} registered twice")
-        job = Job(name, interval_s, func, singleton, initial_delay_s)
+        if local and singleton:
+            raise ValueError(f"job {name!r}: a per-process job cannot be a singleton")
+        job = Job(name, interval_s, func, singleton, initial_delay_s, local)
         self.jobs[name] = job
         return job
 
@@ -88,11 +92,13 @@ class Scheduler:
             JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
         return outcome
 
-    def start(self) -> None:
+    def start(self, *, local_only: bool = False) -> None:
+        """Run the registered jobs; `local_only` (API-only processes) runs just the per-process ones."""
         if self._thread:
             return
+        self._active = [j for j in self.jobs.values() if j.local or not local_only]
         now = time.monotonic()
-        for job in self.jobs.values():
+        for job in self._active:
             job.next_run = now + job.initial_delay_s
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="cityops-scheduler", daemon=True)
@@ -107,9 +113,9 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic()
-            due = [j for j in self.jobs.values() if j.next_run <= now]
+            due = [j for j in self._active if j.next_run <= now]
             for job in due:
                 self.run_once(job.name)
                 job.next_run = time.monotonic() + job.interval_s
-            upcoming = min((j.next_run for j in self.jobs.values()), default=now + 1.0)
+            upcoming = min((j.next_run for j in self._active), default=now + 1.0)
             self._stop.wait(max(0.05, min(1.0, upcoming - time.monotonic())))
