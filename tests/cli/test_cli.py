@@ -71,9 +71,10 @@ def test_bench_geo_prints_json_last_line(settings):
 
 def test_bench_ingest_http_prints_json_last_line(settings):
     """IOT-2: the HTTP push benchmark counts only what was durably stored."""
-    p = run(settings, "bench", "ingest-http", "--messages", "300", "--concurrency", "4", "--devices", "50",
-            check=True)
+    database = "postgresql" if settings.database_url.startswith("postgresql") else "sqlite"
+    p = run(settings, "bench", "ingest-http", "--database", database, "--messages", "300", "--concurrency", "4",
+            "--devices", "50", check=True)
     out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["bench"] == "ingest-http" and out["database"] == "sqlite"
+    assert out["bench"] == "ingest-http" and out["database"] == database
     assert out["accepted"] == 300 and out["stored"] == 300 and out["durable"] is True
     assert out["rate_msgs_per_s"] > 0 and out["p99_ms"] > 0
