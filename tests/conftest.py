@@ -11,14 +11,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -27,6 +23,7 @@ from cityops.audit import service as audit
 from cityops.bootstrap import prepare_database
 from cityops.core.db import Database
 from cityops.core.settings import Settings
+from cityops.sim.serve import serve_app
 
 PG_URL = os.environ.get("CITYOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -147,22 +144,8 @@ def auth_headers(client, make_user):
     return headers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(app):
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "test server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    """The test app served by a real uvicorn on a free loopback port."""
+    with serve_app(app, name="test-server") as url:
+        yield url

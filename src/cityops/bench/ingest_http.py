@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,14 +23,9 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from cityops.bench.geo import machine
+from cityops.sim.serve import free_port
 
 DEFAULT_PG = os.environ.get("CITYOPS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _database(kind: str, tmp: Path) -> tuple[str, callable]:
@@ -110,7 +104,7 @@ def run(database: str = "sqlite", messages: int = 10_000, concurrency: int = 16,
         server = None
         try:
             path = _prepare(url, devices)
-            port = _free_port()
+            port = free_port()
             env = {**os.environ, "CITYOPS_DATABASE_URL": url, "CITYOPS_VAR_DIR": str(tmp / "var"),
                    "CITYOPS_AUDIT_KEY": "bench-audit-key", "CITYOPS_LOG_LEVEL": "WARNING",
                    "CITYOPS_JOBS_ENABLED": "false"}

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import hmac
-import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -36,6 +35,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+
+from cityops.sim.serve import free_port, serve_app  # noqa: F401  (free_port is re-exported)
 
 SETTINGS_FOR_SYNC = {
     # The http_json settings that read this simulator (tests add base_url and token).
@@ -172,31 +173,11 @@ class CarrierPlatform:
         return api
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(platform: CarrierPlatform, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the platform with uvicorn in a thread; yields its base URL."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(platform.app(), host=host, port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, name=f"carrier-sim-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.02)
-    if not server.started:
-        server.should_exit = True
-        raise RuntimeError(f"the carrier simulator did not start on {host}:{port}")
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_app(platform.app(), host=host, port=port, name="carrier-sim", lifespan="off") as url:
+        yield url
 
 
 def demo_platform(token: str = "sim-token") -> CarrierPlatform:
