@@ -291,6 +291,16 @@ def bench_ingest_http(database: str, messages: int, concurrency: int, devices: i
     click.echo(json.dumps(run(database, messages, concurrency, devices)))
 
 
+@bench.command("liveness")
+@click.option("--devices", default=100_000, show_default=True)
+@click.option("--tick", "tick_s", default=0.2, show_default=True)
+def bench_liveness(devices: int, tick_s: float) -> None:
+    """Device liveness (IOT-5): offline detection lag (target < 2 s), bytes/device, observe/s."""
+    from cityops.bench.liveness import run
+
+    click.echo(json.dumps(run(devices, tick_s=tick_s)))
+
+
 def main() -> None:
     cli()
 
