@@ -44,6 +44,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
     async def lifespan(app: FastAPI):
         if run_jobs or local_jobs_only:
             ctx.scheduler.start(local_only=local_jobs_only)
+        monitoring = None
+        if run_jobs and settings.role in ("all", "worker"):
+            from cityops.monitoring.runtime import MonitoringRuntime
+
+            monitoring = app.state.monitoring = MonitoringRuntime(ctx.db).start()
         consumer = None
         if settings.mqtt_url and settings.role in ("all", "worker") and run_jobs:
             from cityops.ingest.mqtt import MqttConsumer
@@ -55,6 +60,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
         yield
         if consumer is not None:
             consumer.stop()
+        if monitoring is not None:
+            monitoring.stop()
         ctx.scheduler.stop()
         ctx.db.dispose()
 

@@ -1,0 +1,85 @@
+"""Alarms and device state history API (IOT-5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from cityops.auth.deps import ALL_ROLES, DbSession, Principal, require
+from cityops.core.pagination import Page, PageParams, page_params
+from cityops.core.schemas import LocalTime, Out
+from cityops.devices.service import get_device
+from cityops.monitoring import service
+
+router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
+Handler = Annotated[Principal, Depends(require("admin", "manager", "duty", "technician", "street"))]
+
+
+class AlarmOut(Out):
+    id: int
+    device_id: int
+    alarm_type: str
+    severity: str
+    state: str
+    source: str
+    message: str
+    first_at: LocalTime
+    last_at: LocalTime
+    count: int
+    acked_at: LocalTime | None
+    acked_by: str
+    ack_note: str
+    cleared_at: LocalTime | None
+    cleared_by: str
+    clear_reason: str
+    root_alarm_id: int | None
+    suppressed: bool
+    details: dict[str, Any]
+
+
+class StateChangeOut(Out):
+    at: LocalTime
+    old: str
+    new: str
+    reason: str
+
+
+class Ack(BaseModel):
+    note: str = ""
+
+
+class Clear(BaseModel):
+    reason: str
+
+
+@router.get("/alarms", response_model=Page[AlarmOut])
+def alarms(session: DbSession, p: Reader, page: Annotated[PageParams, Depends(page_params)],
+           state: str | None = None, open: bool = False, severity: str | None = None, device_id: int | None = None,
+           alarm_type: str | None = None, include_suppressed: bool = True):
+    rows, total = service.list_alarms(session, state=state, open_only=open, severity=severity, device_id=device_id,
+                                      alarm_type=alarm_type, include_suppressed=include_suppressed,
+                                      scope=p.street_scope, limit=page.limit, offset=page.offset)
+    return Page(items=[AlarmOut.model_validate(a) for a in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut)
+def ack(alarm_id: int, body: Ack, session: DbSession, p: Handler):
+    return AlarmOut.model_validate(service.acknowledge(session, alarm_id, by=p.username, note=body.note,
+                                                       scope=p.street_scope))
+
+
+@router.post("/alarms/{alarm_id}/clear", response_model=AlarmOut)
+def clear(alarm_id: int, body: Clear, session: DbSession, p: Handler):
+    """Manual clear, with the reason kept on the alarm."""
+    return AlarmOut.model_validate(service.clear(session, alarm_id, by=p.username, reason=body.reason,
+                                                 scope=p.street_scope))
+
+
+@router.get("/devices/{device_id:int}/state-history", response_model=list[StateChangeOut])
+def state_history(device_id: int, session: DbSession, p: Reader,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+    get_device(session, device_id, scope=p.street_scope)
+    return [StateChangeOut.model_validate(c) for c in service.state_history(session, device_id, limit)]

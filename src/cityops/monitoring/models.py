@@ -1,0 +1,64 @@
+"""Device state history and alarms (IOT-5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityops.core.db import Base
+from cityops.core.timeutil import utcnow
+from cityops.core.types import JSONType
+
+SEVERITIES = ("info", "warning", "major", "critical")
+ALARM_STATES = ("active", "acknowledged", "cleared")
+
+
+class DeviceStateChange(Base):
+    """Every liveness transition of a device (online, offline, silent, never_seen)."""
+
+    __tablename__ = "device_state_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    old: Mapped[str] = mapped_column(String(16))
+    new: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(24))
+
+
+class Alarm(Base):
+    """One alarm per device and type while it is open; repeats raise its counter.
+
+    Runtime data written at message rate, so not in the audit chain; who acknowledged or
+    cleared it, and why, is kept on the row itself."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        # At most one open alarm per device and type, on both backends.
+        Index("uq_alarms_open_device_type", "device_id", "alarm_type", unique=True,
+              postgresql_where=text("state <> 'cleared'"), sqlite_where=text("state <> 'cleared'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    alarm_type: Mapped[str] = mapped_column(String(48))
+    severity: Mapped[str] = mapped_column(String(12))
+    state: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    source: Mapped[str] = mapped_column(String(16))  # liveness | rule | vendor | manual
+    message: Mapped[str] = mapped_column(Text, default="")
+    first_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    acked_at: Mapped[datetime | None] = mapped_column(default=None)
+    acked_by: Mapped[str] = mapped_column(String(64), default="")
+    ack_note: Mapped[str] = mapped_column(Text, default="")
+    cleared_at: Mapped[datetime | None] = mapped_column(default=None)
+    cleared_by: Mapped[str] = mapped_column(String(64), default="")
+    clear_reason: Mapped[str] = mapped_column(Text, default="")
+    # Topology: a child's offline alarm folds under its gateway's/NVR's (suppressed).
+    root_alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"), default=None)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -1,0 +1,156 @@
+"""Alarms and device state history (IOT-5).
+
+One open alarm per device and type: a repeat raises the counter and may escalate the
+severity; it never makes a second row. Offline alarms of devices whose parent (gateway,
+NVR) is itself offline are folded under the parent's alarm and marked suppressed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cityops.core.errors import Conflict, Invalid, NotFound
+from cityops.core.timeutil import utcnow
+from cityops.devices.models import Device
+from cityops.monitoring.models import SEVERITIES, Alarm, DeviceStateChange
+
+OFFLINE_ALARM = "offline"
+SILENT_ALARM = "silent"
+ONLINE_VALUES = {"online": True, "silent": True, "offline": False, "never_seen": None}
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+
+
+def open_alarm(session: Session, device_id: int, alarm_type: str) -> Alarm | None:
+    return session.scalar(select(Alarm).where(Alarm.device_id == device_id, Alarm.alarm_type == alarm_type,
+                                              Alarm.state != "cleared"))
+
+
+def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: str, source: str,
+                message: str = "", details: dict[str, Any] | None = None, at: datetime | None = None) -> Alarm:
+    if severity not in SEVERITIES:
+        raise Invalid(f"unknown severity {severity!r}; one of: {', '.join(SEVERITIES)}")
+    at = at or utcnow()
+    alarm = open_alarm(session, device_id, alarm_type)
+    if alarm is not None:
+        alarm.count += 1
+        alarm.last_at = at
+        if _rank(severity) > _rank(alarm.severity):  # escalate; de-escalation is the rule layer's call
+            alarm.severity = severity
+        if message:
+            alarm.message = message
+        session.flush()
+        return alarm
+    alarm = Alarm(device_id=device_id, alarm_type=alarm_type, severity=severity, source=source, message=message,
+                  first_at=at, last_at=at, details=details or {})
+    if alarm_type == OFFLINE_ALARM:
+        parent_id = session.scalar(select(Device.parent_id).where(Device.id == device_id))
+        root = open_alarm(session, parent_id, OFFLINE_ALARM) if parent_id else None
+        if root is not None:
+            alarm.root_alarm_id = root.root_alarm_id or root.id
+            alarm.suppressed = True
+    session.add(alarm)
+    session.flush()
+    if alarm_type == OFFLINE_ALARM:
+        # Children already offline fold under this new root.
+        child_ids = select(Device.id).where(Device.parent_id == device_id)
+        session.execute(update(Alarm).where(Alarm.device_id.in_(child_ids), Alarm.alarm_type == OFFLINE_ALARM,
+                                            Alarm.state != "cleared", Alarm.root_alarm_id.is_(None))
+                        .values(root_alarm_id=alarm.id, suppressed=True))
+    return alarm
+
+
+def get_alarm(session: Session, alarm_id: int, *, scope: str | None = None) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise NotFound("alarm", alarm_id)
+    if scope and session.scalar(select(Device.street_code).where(Device.id == alarm.device_id)) != scope:
+        raise NotFound("alarm", alarm_id)
+    return alarm
+
+
+def acknowledge(session: Session, alarm_id: int, *, by: str, note: str = "", scope: str | None = None) -> Alarm:
+    alarm = get_alarm(session, alarm_id, scope=scope)
+    if alarm.state != "active":
+        raise Conflict(f"alarm {alarm_id} is {alarm.state}, only an active alarm can be acknowledged")
+    alarm.state, alarm.acked_at, alarm.acked_by, alarm.ack_note = "acknowledged", utcnow(), by, note
+    session.flush()
+    return alarm
+
+
+def clear(session: Session, alarm_id: int, *, by: str, reason: str, scope: str | None = None) -> Alarm:
+    """Manual clear needs a reason; automatic clears pass by='system'."""
+    if not reason.strip():
+        raise Invalid("clearing an alarm by hand needs a reason")
+    alarm = get_alarm(session, alarm_id, scope=scope)
+    if alarm.state == "cleared":
+        raise Conflict(f"alarm {alarm_id} is already cleared")
+    alarm.state, alarm.cleared_at, alarm.cleared_by, alarm.clear_reason = "cleared", utcnow(), by, reason
+    session.flush()
+    if alarm.alarm_type == OFFLINE_ALARM:  # children folded under it stand on their own again
+        session.execute(update(Alarm).where(Alarm.root_alarm_id == alarm.id, Alarm.state != "cleared")
+                        .values(root_alarm_id=None, suppressed=False))
+    return alarm
+
+
+def auto_clear(session: Session, device_id: int, alarm_type: str, reason: str) -> Alarm | None:
+    alarm = open_alarm(session, device_id, alarm_type)
+    if alarm is not None:
+        clear(session, alarm.id, by="system", reason=reason)
+    return alarm
+
+
+def record_transition(session: Session, *, device_id: int, old: str, new: str, reason: str,
+                      at: datetime | None = None) -> None:
+    """Store a liveness transition, keep devices.online in step, raise/clear the offline alarm."""
+    at = at or utcnow()
+    if session.get(Device, device_id) is None:
+        return  # deleted meanwhile
+    session.add(DeviceStateChange(device_id=device_id, at=at, old=old, new=new, reason=reason))
+    session.execute(update(Device).where(Device.id == device_id).values(online=ONLINE_VALUES[new]))
+    if new == "offline":
+        why = "运营商上报离线" if reason == "carrier" else "超过上报周期未收到任何消息"
+        raise_alarm(session, device_id=device_id, alarm_type=OFFLINE_ALARM, severity="warning", source="liveness",
+                    message=f"设备离线：{why}", at=at)
+    elif new == "silent":
+        raise_alarm(session, device_id=device_id, alarm_type=SILENT_ALARM, severity="info", source="liveness",
+                    message="设备仅有心跳、无业务数据", at=at)
+    if new in ("online", "silent"):
+        auto_clear(session, device_id, OFFLINE_ALARM, "设备恢复上报")
+    if new == "online":
+        auto_clear(session, device_id, SILENT_ALARM, "设备恢复业务数据上报")
+    session.flush()
+
+
+def list_alarms(session: Session, *, state: str | None = None, open_only: bool = False, severity: str | None = None,
+                device_id: int | None = None, alarm_type: str | None = None, scope: str | None = None,
+                include_suppressed: bool = True, limit: int = 50, offset: int = 0) -> tuple[list[Alarm], int]:
+    q = select(Alarm)
+    if state:
+        q = q.where(Alarm.state == state)
+    if open_only:
+        q = q.where(Alarm.state != "cleared")
+    if severity:
+        q = q.where(Alarm.severity == severity)
+    if device_id:
+        q = q.where(Alarm.device_id == device_id)
+    if alarm_type:
+        q = q.where(Alarm.alarm_type == alarm_type)
+    if not include_suppressed:
+        q = q.where(Alarm.suppressed.is_(False))
+    if scope:
+        q = q.where(Alarm.device_id.in_(select(Device.id).where(Device.street_code == scope)))
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(q.order_by(Alarm.last_at.desc(), Alarm.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def state_history(session: Session, device_id: int, limit: int = 100) -> list[DeviceStateChange]:
+    return list(session.scalars(select(DeviceStateChange).where(DeviceStateChange.device_id == device_id)
+                                .order_by(DeviceStateChange.id.desc()).limit(limit)))

@@ -1,0 +1,122 @@
+"""Alarms and liveness wired to the database (IOT-5): dedupe, escalation, ack/clear,
+topology folding, state history, offline detection with a controllable clock."""
+
+import pytest
+from sqlalchemy import select
+
+from cityops.core.bus import Bus
+from cityops.core.errors import Conflict, Invalid
+from cityops.devices import service as devices
+from cityops.devices.models import Device
+from cityops.monitoring import service
+from cityops.monitoring.clock import ManualClock
+from cityops.monitoring.runtime import MonitoringRuntime
+
+
+def _device(s, ext, code="SMOKE-NB-CTW", **kw):
+    return devices.create_device(s, name=ext, product_id=devices.product_by_code(s, code).id, external_id=ext, **kw)
+
+
+def test_one_open_alarm_per_device_and_type(db):
+    with db.session() as s:
+        d = _device(s, "a1")
+        a = service.raise_alarm(s, device_id=d.id, alarm_type="smoke", severity="warning", source="rule")
+        b = service.raise_alarm(s, device_id=d.id, alarm_type="smoke", severity="critical", source="rule")
+        assert a.id == b.id and b.count == 2 and b.severity == "critical"  # escalated, not duplicated
+        c = service.raise_alarm(s, device_id=d.id, alarm_type="smoke", severity="info", source="rule")
+        assert c.severity == "critical"
+        with pytest.raises(Invalid):
+            service.raise_alarm(s, device_id=d.id, alarm_type="x", severity="loud", source="rule")
+
+
+def test_ack_and_clear_lifecycle(db):
+    with db.session() as s:
+        d = _device(s, "a2")
+        a = service.raise_alarm(s, device_id=d.id, alarm_type="smoke", severity="critical", source="vendor")
+        service.acknowledge(s, a.id, by="duty1", note="已电话联系物业")
+        assert a.state == "acknowledged" and a.acked_by == "duty1"
+        with pytest.raises(Conflict):
+            service.acknowledge(s, a.id, by="duty1")
+        with pytest.raises(Invalid):
+            service.clear(s, a.id, by="duty1", reason=" ")
+        service.clear(s, a.id, by="duty1", reason="现场确认误报")
+        assert a.state == "cleared" and a.clear_reason == "现场确认误报"
+        again = service.raise_alarm(s, device_id=d.id, alarm_type="smoke", severity="critical", source="vendor")
+        assert again.id != a.id and again.count == 1  # a new episode after a clear
+
+
+def test_children_offline_fold_under_the_gateway(db):
+    with db.session() as s:
+        nvr = _device(s, "10.1.1.1:0", code="NVR-HIK")
+        cams = [_device(s, f"10.1.1.1:{i}", code="CAMERA-HIK", parent_id=nvr.id) for i in (1, 2)]
+        early = service.raise_alarm(s, device_id=cams[0].id, alarm_type="offline", severity="warning",
+                                    source="liveness")
+        root = service.raise_alarm(s, device_id=nvr.id, alarm_type="offline", severity="warning", source="liveness")
+        late = service.raise_alarm(s, device_id=cams[1].id, alarm_type="offline", severity="warning",
+                                   source="liveness")
+        s.refresh(early)
+        assert early.root_alarm_id == root.id and early.suppressed
+        assert late.root_alarm_id == root.id and late.suppressed and not root.suppressed
+        rows, _ = service.list_alarms(s, open_only=True, include_suppressed=False)
+        assert [a.id for a in rows] == [root.id]
+        service.clear(s, root.id, by="system", reason="NVR 恢复")
+        s.refresh(late)
+        assert late.root_alarm_id is None and not late.suppressed
+
+
+def test_runtime_detects_offline_at_the_deadline_and_recovers(db):
+    clock, bus = ManualClock(), Bus()
+    with db.session() as s:
+        d = _device(s, "live-1")  # smoke product: 4 h interval
+        s.flush()
+        interval = devices.product_by_code(s, "SMOKE-NB-CTW").report_interval_s
+        devices.update_device(s, d.id, report_interval_s=60, reason="测试周期")
+        did = d.id
+    rt = MonitoringRuntime(db, clock=clock, bus=bus)
+    rt.load()
+    bus.subscribe("device.message.*", rt.on_message)
+    bus.publish("device.message.telemetry", {"device_id": did, "kind": "telemetry", "body": {}})
+    timeout = rt.engine.timeout(60)
+    clock.advance(timeout - 0.01)
+    rt.engine.poll()
+    rt.flush()
+    with db.session() as s:
+        assert service.open_alarm(s, did, "offline") is None, "not one tick early"
+    clock.advance(0.02)
+    rt.engine.poll()
+    assert rt.flush() == 1
+    with db.session() as s:
+        alarm = service.open_alarm(s, did, "offline")
+        assert alarm is not None and alarm.source == "liveness"
+        assert s.get(Device, did).online is False
+        hist = service.state_history(s, did)
+        assert [(h.old, h.new, h.reason) for h in hist][:2] == [("online", "offline", "timeout"),
+                                                                ("never_seen", "online", "data")]
+    bus.publish("device.message.status", {"device_id": did, "kind": "status", "body": {"online": True}})
+    bus.publish("device.message.telemetry", {"device_id": did, "kind": "telemetry", "body": {}})
+    rt.flush()
+    with db.session() as s:
+        assert service.open_alarm(s, did, "offline") is None
+        assert s.get(Device, did).online is True
+    assert interval != 60
+
+
+def test_runtime_restores_persisted_state_on_load(db):
+    clock = ManualClock()
+    with db.session() as s:
+        d = _device(s, "persist-1")
+        devices.update_device(s, d.id, report_interval_s=60)
+        s.execute(Device.__table__.update().where(Device.id == d.id).values(online=False))
+        did = d.id
+    rt = MonitoringRuntime(db, clock=clock, bus=Bus())
+    rt.load()
+    assert rt.engine.state(did) == "never_seen"  # never seen: no last_seen_at
+    from cityops.core.timeutil import utcnow
+
+    with db.session() as s:
+        s.execute(Device.__table__.update().where(Device.id == did).values(online=True, last_seen_at=utcnow()))
+    rt2 = MonitoringRuntime(db, clock=clock, bus=Bus())
+    rt2.load()
+    assert rt2.engine.state(did) == "online"
+    with db.session() as s:
+        assert s.scalar(select(Device.online).where(Device.id == did)) is True
