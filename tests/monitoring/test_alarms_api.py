@@ -39,3 +39,27 @@ def test_street_scope(client, auth_headers, db):
     assert client.post(f"/api/v1/alarms/{aid}/ack", json={}, headers=other).status_code == 404
     own = auth_headers("street", "310105001")
     assert client.get("/api/v1/alarms", headers=own).json()["total"] == 1
+
+
+def test_alarm_board_page(client, auth_headers, make_user, db):
+    import re
+
+    from tests.conftest import PASSWORD
+
+    h = auth_headers("admin")
+    d, aid = _alarm(db, client, h)
+    client.cookies.clear()
+    name = make_user("duty")
+    client.post("/login", data={"username": name, "password": PASSWORD})
+    html = client.get("/console/alarms").text
+    assert "烟雾报警" in html and "紧急" in html
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    r = client.post(f"/console/alarms/{aid}/ack", data={"csrf": csrf, "text": "已通知物业"}, follow_redirects=False)
+    assert r.status_code == 303
+    r = client.post(f"/console/alarms/{aid}/clear", data={"csrf": csrf, "text": ""})
+    assert "操作失败" in r.text  # a manual clear needs a reason
+    r = client.post(f"/console/alarms/{aid}/clear", data={"csrf": csrf, "text": "误报"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "误报" in client.get("/console/alarms?state=cleared").text
+    detail = client.get(f"/console/devices/{d['id']}").text
+    assert "从未上报 → 在线" in detail

@@ -23,7 +23,8 @@ def test_device_list_map_and_detail(live_server, page, make_user, client, auth_h
     make_user("manager", username="mgr")
     _login(page, live_server, "mgr")
     for path in ["/console/devices", "/console/connections", "/console/pending", "/console/dead-letters",
-                 "/console/devices/import", "/console/device-quality", "/console/sync"]:
+                 "/console/devices/import", "/console/device-quality", "/console/sync",
+                 "/console/alarms"]:
         assert page.goto(f"{live_server}{path}").status == 200, path
     page.goto(f"{live_server}/console/devices")
     assert page.locator("#device-total").inner_text() == "3"

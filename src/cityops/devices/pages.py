@@ -63,7 +63,10 @@ def devices_page(request: Request, session: DbSession, user: User_, street: str 
 def device_page(device_id: int, request: Request, session: DbSession, user: User_, flash: str = "",
                 flash_kind: str = "ok"):
     d = service.get_device(session, device_id, scope=user.street_scope)
+    from cityops.monitoring.service import list_alarms, state_history
+
     return render(request, "devices/detail.html", user, "devices", d=d, versions=service.versions(session, d.id),
+                  states=state_history(session, d.id, 20), alarms=list_alarms(session, device_id=d.id, limit=10)[0],
                   children=service.children(session, d.id), messages=ingest.recent_messages(session, d.id, 20),
                   product=d.product, streets=geo.list_streets(session), units=geo.list_units(session),
                   tags=service.list_tags(session), can_edit=user.can(*EDITORS), flash=flash,

@@ -154,3 +154,12 @@ def list_alarms(session: Session, *, state: str | None = None, open_only: bool =
 def state_history(session: Session, device_id: int, limit: int = 100) -> list[DeviceStateChange]:
     return list(session.scalars(select(DeviceStateChange).where(DeviceStateChange.device_id == device_id)
                                 .order_by(DeviceStateChange.id.desc()).limit(limit)))
+
+
+def folded_counts(session: Session, root_ids: list[int]) -> dict[int, int]:
+    """How many open child alarms are folded under each root (topology suppression)."""
+    if not root_ids:
+        return {}
+    rows = session.execute(select(Alarm.root_alarm_id, func.count()).where(
+        Alarm.root_alarm_id.in_(root_ids), Alarm.state != "cleared").group_by(Alarm.root_alarm_id)).all()
+    return {root: n for root, n in rows}
