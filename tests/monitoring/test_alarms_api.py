@@ -63,3 +63,21 @@ def test_alarm_board_page(client, auth_headers, make_user, db):
     assert "误报" in client.get("/console/alarms?state=cleared").text
     detail = client.get(f"/console/devices/{d['id']}").text
     assert "从未上报 → 在线" in detail
+
+
+def test_online_rate_kpi(client, auth_headers, db):
+    from cityops.devices.models import Device
+
+    h = auth_headers("manager")
+    pid = next(p["id"] for p in client.get("/api/v1/products", headers=h).json() if p["code"] == "SMOKE-NB-CTW")
+    ids = [client.post("/api/v1/devices", json={"name": f"k{i}", "product_id": pid, "external_id": f"k{i}",
+                                                "lon": 121.420, "lat": 31.222}, headers=h).json()["id"]
+           for i in range(4)]
+    with db.session() as s:
+        s.execute(Device.__table__.update().where(Device.id.in_(ids[:3])).values(online=True))
+        s.execute(Device.__table__.update().where(Device.id == ids[3]).values(status="retired"))
+    body = client.get("/api/v1/kpi/online-rate?by=street_code", headers=h).json()
+    assert body["overall"]["devices"] == 3 and body["overall"]["rate"] == 1.0
+    assert body["groups"] == [{"key": "310105001", "devices": 3, "online": 3, "rate": 1.0}]
+    assert client.get("/api/v1/kpi/online-rate?by=password", headers=h).status_code == 422
+    assert client.get("/api/v1/kpi/alarm-times", headers=h).json()["alarms"] == 0

@@ -24,7 +24,7 @@ def test_device_list_map_and_detail(live_server, page, make_user, client, auth_h
     _login(page, live_server, "mgr")
     for path in ["/console/devices", "/console/connections", "/console/pending", "/console/dead-letters",
                  "/console/devices/import", "/console/device-quality", "/console/sync",
-                 "/console/alarms"]:
+                 "/console/alarms", "/console/kpi"]:
         assert page.goto(f"{live_server}{path}").status == 200, path
     page.goto(f"{live_server}/console/devices")
     assert page.locator("#device-total").inner_text() == "3"
@@ -34,6 +34,8 @@ def test_device_list_map_and_detail(live_server, page, make_user, client, auth_h
     page.goto(f"{live_server}/console/devices?view=map")
     page.wait_for_selector("#devices-map[data-ready='1']", timeout=10_000)
     screenshot(page, f"devices-map-{db.engine.dialect.name}")
+    page.goto(f"{live_server}/console/kpi")
+    page.wait_for_selector("#kpi-street-chart[data-ready='1']", timeout=10_000)
     page.goto(f"{live_server}/console/devices/{ids[0]}")
     assert "66" in page.locator("#last-values").inner_text()
     assert "v1" in page.locator("#versions").inner_text()

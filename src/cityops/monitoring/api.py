@@ -11,7 +11,7 @@ from cityops.auth.deps import ALL_ROLES, DbSession, Principal, require
 from cityops.core.pagination import Page, PageParams, page_params
 from cityops.core.schemas import LocalTime, Out
 from cityops.devices.service import get_device
-from cityops.monitoring import service
+from cityops.monitoring import kpi, service
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
@@ -83,3 +83,17 @@ def state_history(device_id: int, session: DbSession, p: Reader,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100):
     get_device(session, device_id, scope=p.street_scope)
     return [StateChangeOut.model_validate(c) for c in service.state_history(session, device_id, limit)]
+
+
+@router.get("/kpi/online-rate")
+def online_rate(session: DbSession, p: Reader,
+                by: Annotated[str, Query(pattern="^(street_code|vendor|device_type|platform|tag)$")] = "street_code"):
+    """Live device online rate (设备在线率), overall and grouped."""
+    return {"overall": kpi.overall(session, scope=p.street_scope),
+            "by": by, "groups": kpi.online_rate(session, by=by, scope=p.street_scope)}
+
+
+@router.get("/kpi/alarm-times")
+def alarm_times(session: DbSession, _: Reader):
+    """Mean time to acknowledge and to clear alarms."""
+    return kpi.alarm_times(session)

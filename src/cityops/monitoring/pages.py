@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cityops.auth.deps import DbSession
 from cityops.core.errors import Problem
 from cityops.devices.models import Device
-from cityops.monitoring import service
+from cityops.monitoring import kpi, service
 from cityops.monitoring.models import SEVERITIES
 from cityops.web.shell import ConsoleUser, check_csrf, console_user, render, require_console
 
@@ -58,3 +58,18 @@ def alarm_action(alarm_id: int, action: str, request: Request, session: DbSessio
         session.rollback()
         return alarm_board(request, session, user, flash=f"操作失败：{exc.detail}", flash_kind="err")
     return RedirectResponse(f"/console/alarms?flash={msg}", status_code=303)
+
+
+@router.get("/console/kpi")
+def kpi_page(request: Request, session: DbSession, user: User_):
+    """Device online rate by street, vendor and type; alarm handling times (IOT-5)."""
+    from cityops.devices.models import DEVICE_TYPES
+    from cityops.geo.service import list_streets
+
+    streets = {s.code: s.name for s in list_streets(session)}
+    scope = user.street_scope
+    return render(request, "monitoring/kpi.html", user, "kpi", overall=kpi.overall(session, scope=scope),
+                  by_street=kpi.online_rate(session, by="street_code", scope=scope),
+                  by_vendor=kpi.online_rate(session, by="vendor", scope=scope),
+                  by_type=kpi.online_rate(session, by="device_type", scope=scope),
+                  times=kpi.alarm_times(session), streets=streets, types=DEVICE_TYPES)
