@@ -120,3 +120,34 @@ def test_runtime_restores_persisted_state_on_load(db):
     assert rt2.engine.state(did) == "online"
     with db.session() as s:
         assert s.scalar(select(Device.online).where(Device.id == did)) is True
+
+
+def test_rules_raise_and_clear_alarms_from_messages(db):
+    """IOT-5: enum alarm state, low battery with hysteresis, vendor events → alarms, end to end."""
+    clock, bus = ManualClock(), Bus()
+    with db.session() as s:
+        smoke = _device(s, "rule-smoke").id
+        manhole = _device(s, "rule-mh", code="MANHOLE-NB-CTW").id
+    rt = MonitoringRuntime(db, clock=clock, bus=bus)
+    rt.load()
+    bus.subscribe("device.message.*", rt.on_message)
+
+    def push(did, kind="telemetry", **body):
+        bus.publish(f"device.message.{kind}", {"device_id": did, "kind": kind, "external_id": "x", "body": body})
+        rt.flush()
+
+    push(smoke, properties={"status": "smoke_alarm", "battery": "15"})  # messy: number as text
+    with db.session() as s:
+        assert service.open_alarm(s, smoke, "烟雾报警").severity == "critical"
+        assert service.open_alarm(s, smoke, "低电量") is not None
+    push(smoke, properties={"status": "normal", "battery": 22})  # between 20 and 25: kept (hysteresis)
+    with db.session() as s:
+        assert service.open_alarm(s, smoke, "烟雾报警") is None
+        assert service.open_alarm(s, smoke, "低电量") is not None
+    push(smoke, properties={"battery": 30})
+    with db.session() as s:
+        assert service.open_alarm(s, smoke, "低电量") is None
+    push(manhole, kind="event", event="illegal_move", event_state="active")
+    with db.session() as s:
+        a = service.open_alarm(s, manhole, "井盖异动")
+        assert a is not None and a.source == "vendor"

@@ -19,10 +19,31 @@ from cityops.core.timeutil import aware, utcnow
 from cityops.devices.models import Device, Product
 from cityops.monitoring import service
 from cityops.monitoring.clock import Clock, MonotonicClock
+from cityops.ingest.message import DeviceMessage
 from cityops.monitoring.liveness import NEVER_SEEN, OFFLINE, ONLINE, LivenessEngine, LivenessLoop, Transition
+from cityops.monitoring.rules import (RuleEngine, Signal, low_battery_rule, range_rules, status_rule,
+                                      vendor_event_rules, weak_signal_rule)
+from cityops.monitoring.rules_schema import Rule
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 3600.0
+# Enum readings that mean an alarm, per device type (the decoders report them as a property).
+STATUS_ALARMS = {"smoke": [("status", "smoke_alarm", "烟雾报警")], "manhole": [("status", "illegal_move", "井盖异动")]}
+
+
+def product_rules(device_type: str, properties: list[dict], events: list[dict]) -> list[Rule]:
+    """The default rules of a product (IOT-5): its normal ranges, low battery, weak signal,
+    alarm states of enum readings and its vendor-reported events."""
+    ids = {p.get("identifier") for p in properties}
+    rules = range_rules(properties, skip=("battery", "rsrp"))
+    if "battery" in ids:
+        rules.append(low_battery_rule())
+    if "rsrp" in ids:
+        rules.append(weak_signal_rule())
+    for prop, value, alarm_type in STATUS_ALARMS.get(device_type, []):
+        rules.append(status_rule(f"status:{value}", alarm_type, prop, value))
+    rules += vendor_event_rules([e["identifier"] for e in events if e.get("identifier")])
+    return rules
 
 
 class MonitoringRuntime:
@@ -31,8 +52,12 @@ class MonitoringRuntime:
         self.db = db
         self.clock = clock or MonotonicClock()
         self.bus = bus or default_bus
-        self.queue: queue.Queue[Transition] = queue.Queue()
+        self.queue: queue.Queue[Transition | Signal] = queue.Queue()
         self.engine = LivenessEngine(self.clock, on_transition=self.queue.put)
+        self._product_rules: dict[int, list[Rule]] = {}
+        self._device_product: dict[int, int] = {}
+        self._rules_lock = threading.Lock()  # the rule engine is single-threaded; pushes arrive on many
+        self.rules = RuleEngine(self._rules_for, self.clock)
         self.loop = LivenessLoop(self.engine, tick_s=tick_s)
         self.refresh_s = refresh_s
         self._unsubscribe = None
@@ -46,6 +71,7 @@ class MonitoringRuntime:
         """(Re)track every non-retired device with its interval and its persisted state."""
         now_wall, now_mono = utcnow(), self.clock.now()
         with self.db.session() as s:
+            self._load_rules(s)
             rows = s.execute(select(Device.id, func.coalesce(Device.report_interval_s, Product.report_interval_s),
                                     Device.online, Device.last_seen_at, Device.last_data_at)
                              .join(Product, Product.id == Device.product_id)
@@ -64,6 +90,17 @@ class MonitoringRuntime:
             self.engine.untrack(device_id)
         return len(rows)
 
+    def _rules_for(self, device_id: int) -> list[Rule]:
+        return self._product_rules.get(self._device_product.get(device_id, -1), [])
+
+    def _load_rules(self, session) -> None:
+        for pid, dtype, props, events in session.execute(select(Product.id, Product.device_type, Product.properties,
+                                                                Product.events)):
+            self._product_rules[pid] = product_rules(dtype, props or [], events or [])
+        self._device_product = dict(session.execute(select(Device.id, Device.product_id)).all())
+        with self._rules_lock:
+            self.rules.invalidate()
+
     def _tracked(self):
         return list(getattr(self.engine, "_devices", {}).keys())
 
@@ -75,8 +112,19 @@ class MonitoringRuntime:
             return
         if device_id not in self.engine:
             self.engine.track(device_id, DEFAULT_INTERVAL_S)  # a new device; the next refresh sets its interval
-        online = (event.get("body") or {}).get("online") if event.get("kind") == "status" else None
+        body = event.get("body") or {}
+        online = body.get("online") if event.get("kind") == "status" else None
         self.engine.observe(device_id, event["kind"], online=online)
+        if event["kind"] in ("telemetry", "event"):
+            msg = DeviceMessage(kind=event["kind"], external_id=event.get("external_id") or str(device_id),
+                                properties=body.get("properties") or {}, event=body.get("event"),
+                                event_state=body.get("event_state"), severity=body.get("severity"))
+            with self._rules_lock:
+                if device_id not in self._device_product:
+                    return  # a device created after the last refresh: rules from the next one
+                signals = self.rules.on_message(device_id, msg)
+            for sig in signals:
+                self.queue.put(sig)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -92,18 +140,39 @@ class MonitoringRuntime:
             return 0
         now_wall, now_mono = utcnow(), self.clock.now()
         with self.db.session() as s:
-            for tr in batch:
-                at = now_wall - timedelta(seconds=max(0.0, now_mono - tr.at))
-                service.record_transition(s, device_id=tr.device_id, old=tr.old, new=tr.new, reason=tr.reason, at=at)
+            for item in batch:
+                at = now_wall - timedelta(seconds=max(0.0, now_mono - item.at))
+                if isinstance(item, Transition):
+                    service.record_transition(s, device_id=item.device_id, old=item.old, new=item.new,
+                                              reason=item.reason, at=at)
+                elif item.action == "raise":
+                    service.raise_alarm(s, device_id=item.device_id, alarm_type=item.alarm_type,
+                                        severity=item.severity, at=at, message=item.reason,
+                                        source="vendor" if item.rule_id.startswith("event:") else "rule",
+                                        details={"rule": item.rule_id, "value": item.value})
+                elif item.action == "clear":
+                    service.auto_clear(s, item.device_id, item.alarm_type, f"条件已恢复：{item.reason}")
         self.written += len(batch)
-        for tr in batch:
-            self.bus.publish(f"device.liveness.{tr.new}", tr.as_payload())
+        for item in batch:
+            if isinstance(item, Transition):
+                self.bus.publish(f"device.liveness.{item.new}", item.as_payload())
+            else:
+                self.bus.publish(f"alarm.{item.action}", item.as_payload())
         return len(batch)
+
+    def tick(self) -> int:
+        """Time-based rule conditions (durations, stale values, repeat windows)."""
+        with self._rules_lock:
+            signals = self.rules.tick()
+        for sig in signals:
+            self.queue.put(sig)
+        return len(signals)
 
     def _write_loop(self) -> None:
         last_refresh = self.clock.now()
         while not self._stop.wait(0.5):
             try:
+                self.tick()
                 while self.flush():
                     pass
                 if self.clock.now() - last_refresh >= self.refresh_s:
