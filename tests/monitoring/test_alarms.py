@@ -151,3 +151,15 @@ def test_rules_raise_and_clear_alarms_from_messages(db):
     with db.session() as s:
         a = service.open_alarm(s, manhole, "井盖异动")
         assert a is not None and a.source == "vendor"
+
+
+def test_reading_at_a_lower_bound_is_normal():
+    """0 %LEL gas or 0 cm water is the normal floor, not a 'below minimum' alarm (IOT-5)."""
+    from cityops.monitoring.rules import RuleEngine, range_rules
+    from cityops.ingest.message import DeviceMessage
+
+    rules = range_rules([{"identifier": "gas_lel", "name": "可燃气体浓度", "min": 0, "max": 10}])
+    engine = RuleEngine({1: rules}, ManualClock())
+    assert engine.on_message(1, DeviceMessage(kind="telemetry", external_id="g", properties={"gas_lel": 0})) == []
+    raised = engine.on_message(1, DeviceMessage(kind="telemetry", external_id="g", properties={"gas_lel": 12}))
+    assert [s.alarm_type for s in raised] == ["可燃气体浓度超上限"]

@@ -650,7 +650,8 @@ def range_rules(properties: Iterable[Mapping[str, _Any]], *, severity: Severity 
                 hysteresis_pct: float = 5.0, for_s: float = 0.0, skip: Iterable[str] = ()) -> list[Rule]:
     """Out-of-range rules from a product's property definitions (``{"identifier", "name",
     "min", "max", ...}`` as in ``cityops.devices.seed``): ``>= max`` → "<name>超上限" and
-    ``<= min`` → "<name>低于下限", each clearing ``hysteresis_pct`` % of the span inside the range.
+    ``< min`` → "<name>低于下限" (strictly below: a reading at a lower bound such as 0 %LEL is
+    normal), each clearing ``hysteresis_pct`` % of the span inside the range.
     Rule ids: ``range:<identifier>:max`` / ``range:<identifier>:min``. Non-numeric properties and
     missing bounds are skipped (as are identifiers in ``skip``, e.g. "battery" when a dedicated
     low-battery rule is used)."""
@@ -668,7 +669,7 @@ def range_rules(properties: Iterable[Mapping[str, _Any]], *, severity: Severity 
             out.append(threshold_rule(f"range:{ident}:max", f"{name}超上限", ident, ">=", hi, severity=severity,
                                       clear_at=hi - gap, for_s=for_s))
         if lo is not None:
-            out.append(threshold_rule(f"range:{ident}:min", f"{name}低于下限", ident, "<=", lo, severity=severity,
+            out.append(threshold_rule(f"range:{ident}:min", f"{name}低于下限", ident, "<", lo, severity=severity,
                                       clear_at=lo + gap, for_s=for_s))
     return out
 

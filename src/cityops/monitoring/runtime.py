@@ -146,8 +146,9 @@ class MonitoringRuntime:
                     service.record_transition(s, device_id=item.device_id, old=item.old, new=item.new,
                                               reason=item.reason, at=at)
                 elif item.action == "raise":
+                    value = f"（当前值 {item.value}）" if item.value is not None else ""
                     service.raise_alarm(s, device_id=item.device_id, alarm_type=item.alarm_type,
-                                        severity=item.severity, at=at, message=item.reason,
+                                        severity=item.severity, at=at, message=f"{item.alarm_type}{value}",
                                         source="vendor" if item.rule_id.startswith("event:") else "rule",
                                         details={"rule": item.rule_id, "value": item.value})
                 elif item.action == "clear":
