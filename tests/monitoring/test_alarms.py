@@ -163,3 +163,34 @@ def test_reading_at_a_lower_bound_is_normal():
     assert engine.on_message(1, DeviceMessage(kind="telemetry", external_id="g", properties={"gas_lel": 0})) == []
     raised = engine.on_message(1, DeviceMessage(kind="telemetry", external_id="g", properties={"gas_lel": 12}))
     assert [s.alarm_type for s in raised] == ["可燃气体浓度超上限"]
+
+
+def test_rule_state_survives_a_restart(db):
+    """IOT-5: a low-battery alarm raised before a restart still clears on recovery after it;
+    without the saved state the new process would not know it had raised it."""
+    with db.session() as s:
+        did = _device(s, "restart-1").id
+
+    def runtime():
+        rt = MonitoringRuntime(db, clock=ManualClock(), bus=Bus())
+        rt.load()
+        rt.restore_state()
+        return rt
+
+    def push(rt, **props):
+        rt.on_message("device.message.telemetry", {"device_id": did, "kind": "telemetry", "external_id": "x",
+                                                   "body": {"properties": props}})
+        rt.flush()
+
+    first = runtime()
+    push(first, battery=15)
+    push(first, battery=22)  # inside the hysteresis band: still raised
+    first.save_state()
+    second = runtime()
+    push(second, battery=22)
+    with db.session() as s:
+        a = service.open_alarm(s, did, "低电量")
+        assert a is not None and a.count == 1, "no second raise after the restart"
+    push(second, battery=30)
+    with db.session() as s:
+        assert service.open_alarm(s, did, "低电量") is None, "the restored engine knew it was raised"

@@ -62,3 +62,14 @@ class Alarm(Base):
     root_alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"), default=None)
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class MonitoringState(Base):
+    """Saved in-memory state of the monitoring runtime (the rule engine's timers, hysteresis and
+    raised flags), so a restart continues where it stopped (IOT-5)."""
+
+    __tablename__ = "monitoring_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -18,6 +18,7 @@ from cityops.core.db import Database
 from cityops.core.timeutil import aware, utcnow
 from cityops.devices.models import Device, Product
 from cityops.monitoring import service
+from cityops.monitoring.models import MonitoringState
 from cityops.monitoring.clock import Clock, MonotonicClock
 from cityops.ingest.message import DeviceMessage
 from cityops.monitoring.liveness import NEVER_SEEN, OFFLINE, ONLINE, LivenessEngine, LivenessLoop, Transition
@@ -27,6 +28,8 @@ from cityops.monitoring.rules_schema import Rule
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 3600.0
+RULES_STATE = "rules"  # one worker owns the rule state; see docs/architecture.md
+SAVE_EVERY_S = 30.0
 # Enum readings that mean an alarm, per device type (the decoders report them as a property).
 STATUS_ALARMS = {"smoke": [("status", "smoke_alarm", "烟雾报警")], "manhole": [("status", "illegal_move", "井盖异动")]}
 
@@ -101,6 +104,35 @@ class MonitoringRuntime:
         with self._rules_lock:
             self.rules.invalidate()
 
+    # -- rule state across restarts ----------------------------------------------------------
+
+    def save_state(self) -> None:
+        with self._rules_lock:
+            snap = self.rules.snapshot()
+        with self.db.session() as s:
+            row = s.get(MonitoringState, RULES_STATE)
+            if row is None:
+                s.add(MonitoringState(name=RULES_STATE, data=snap, saved_at=utcnow()))
+            else:
+                row.data, row.saved_at = snap, utcnow()
+
+    def restore_state(self) -> bool:
+        """Continue from the saved rule state; the downtime counts towards running durations."""
+        with self.db.session() as s:
+            row = s.get(MonitoringState, RULES_STATE)
+            if row is None:
+                return False
+            snap, saved_at = row.data, aware(row.saved_at)
+        try:
+            engine = RuleEngine.restore(snap, self._rules_for, self.clock,
+                                        elapsed_s=max(0.0, (utcnow() - saved_at).total_seconds()))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("saved rule state not usable; starting fresh", extra={"error": str(exc)})
+            return False
+        with self._rules_lock:
+            self.rules = engine
+        return True
+
     def _tracked(self):
         return list(getattr(self.engine, "_devices", {}).keys())
 
@@ -170,7 +202,7 @@ class MonitoringRuntime:
         return len(signals)
 
     def _write_loop(self) -> None:
-        last_refresh = self.clock.now()
+        last_refresh = last_save = self.clock.now()
         while not self._stop.wait(0.5):
             try:
                 self.tick()
@@ -179,6 +211,9 @@ class MonitoringRuntime:
                 if self.clock.now() - last_refresh >= self.refresh_s:
                     self.load()
                     last_refresh = self.clock.now()
+                if self.clock.now() - last_save >= SAVE_EVERY_S:
+                    self.save_state()
+                    last_save = self.clock.now()
             except Exception:
                 log.exception("monitoring writer failed; will retry")
 
@@ -186,6 +221,7 @@ class MonitoringRuntime:
 
     def start(self) -> MonitoringRuntime:
         n = self.load()
+        self.restore_state()
         self._unsubscribe = self.bus.subscribe("device.message.*", self.on_message)
         self.loop.start()
         self._writer = threading.Thread(target=self._write_loop, name="cityops-monitoring-writer", daemon=True)
@@ -202,3 +238,4 @@ class MonitoringRuntime:
         if self._writer:
             self._writer.join(5)
         self.flush()
+        self.save_state()
