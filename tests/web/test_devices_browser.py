@@ -24,7 +24,7 @@ def test_device_list_map_and_detail(live_server, page, make_user, client, auth_h
     _login(page, live_server, "mgr")
     for path in ["/console/devices", "/console/connections", "/console/pending", "/console/dead-letters",
                  "/console/devices/import", "/console/device-quality", "/console/sync",
-                 "/console/alarms", "/console/kpi"]:
+                 "/console/alarms", "/console/kpi", "/console/maintenance"]:
         assert page.goto(f"{live_server}{path}").status == 200, path
     page.goto(f"{live_server}/console/devices")
     assert page.locator("#device-total").inner_text() == "3"

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from datetime import datetime
+
+from pydantic import BaseModel, Field
 
 from cityops.auth.deps import ALL_ROLES, DbSession, Principal, require
 from cityops.core.pagination import Page, PageParams, page_params
 from cityops.core.schemas import LocalTime, Out
 from cityops.devices.service import get_device
-from cityops.monitoring import kpi, service
+from cityops.monitoring import kpi, maintenance, service
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
@@ -97,3 +99,48 @@ def online_rate(session: DbSession, p: Reader,
 def alarm_times(session: DbSession, _: Reader):
     """Mean time to acknowledge and to clear alarms."""
     return kpi.alarm_times(session)
+
+
+class WindowIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    scope_kind: str
+    scope_value: str
+    starts_at: datetime
+    ends_at: datetime
+    weekdays: list[int] = Field(default_factory=list)
+    daily_start: str = ""
+    daily_end: str = ""
+    reason: str = ""
+
+
+class WindowOut(Out):
+    id: int
+    name: str
+    scope_kind: str
+    scope_value: str
+    starts_at: LocalTime
+    ends_at: LocalTime
+    weekdays: list[int]
+    daily_start: str
+    daily_end: str
+    reason: str
+    created_by: str
+
+
+Planner = Annotated[Principal, Depends(require("admin", "manager", "technician"))]
+
+
+@router.get("/maintenance-windows", response_model=list[WindowOut])
+def windows(session: DbSession, _: Reader, current: bool = False):
+    return [WindowOut.model_validate(w) for w in maintenance.list_windows(session, current_only=current)]
+
+
+@router.post("/maintenance-windows", response_model=WindowOut, status_code=201)
+def create_window(body: WindowIn, session: DbSession, p: Planner):
+    """Planned maintenance for a device, tag or street: alarms are suppressed, online rate excludes them."""
+    return WindowOut.model_validate(maintenance.create(session, created_by=p.username, **body.model_dump()))
+
+
+@router.delete("/maintenance-windows/{window_id}", status_code=204)
+def delete_window(window_id: int, session: DbSession, _: Planner):
+    maintenance.delete(session, window_id)

@@ -17,6 +17,13 @@ from cityops.monitoring.models import Alarm
 DIMENSIONS = ("street_code", "vendor", "device_type", "platform", "tag")
 
 
+def _in_maintenance(session: Session) -> list[int]:
+    """Devices under a maintenance window now are left out of the online rate."""
+    from cityops.monitoring.maintenance import devices_in_maintenance
+
+    return list(devices_in_maintenance(session))
+
+
 def online_rate(session: Session, *, by: str = "street_code", scope: str | None = None) -> list[dict[str, Any]]:
     if by not in DIMENSIONS:
         raise Invalid(f"cannot group by {by!r}; one of: {', '.join(DIMENSIONS)}")
@@ -30,6 +37,9 @@ def online_rate(session: Session, *, by: str = "street_code", scope: str | None 
         key = getattr(Device, by).label("key")
         q = select(key, func.count(Device.id), online).select_from(Device)
     q = q.where(counted)
+    maint = _in_maintenance(session)
+    if maint:
+        q = q.where(Device.id.not_in(maint))
     if scope:
         q = q.where(Device.street_code == scope)
     rows = session.execute(q.group_by(key).order_by(key)).all()
@@ -42,6 +52,9 @@ def overall(session: Session, *, scope: str | None = None) -> dict[str, Any]:
                func.sum(case((Device.online.is_(False), 1), else_=0)),
                func.sum(case((Device.last_seen_at.is_(None), 1), else_=0))).where(
         Device.status.in_(("active", "maintenance")))
+    maint = _in_maintenance(session)
+    if maint:
+        q = q.where(Device.id.not_in(maint))
     if scope:
         q = q.where(Device.street_code == scope)
     n, on, off, never = session.execute(q).one()

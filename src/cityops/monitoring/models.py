@@ -73,3 +73,26 @@ class MonitoringState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     saved_at: Mapped[datetime] = mapped_column(default=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class MaintenanceWindow(Base):
+    """A planned maintenance period for a device, a tag or a street: alarms raised inside it
+    are kept but suppressed, and its devices are left out of the online rate (IOT-5).
+
+    One-off (`starts_at`..`ends_at`), optionally repeating weekly on `weekdays` (0 = Monday)
+    between `daily_start` and `daily_end` (Asia/Shanghai, "HH:MM") within that period."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    scope_kind: Mapped[str] = mapped_column(String(8))  # device | tag | street
+    scope_value: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    weekdays: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    daily_start: Mapped[str] = mapped_column(String(5), default="")
+    daily_end: Mapped[str] = mapped_column(String(5), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cityops.auth.deps import DbSession
 from cityops.core.errors import Problem
 from cityops.devices.models import Device
-from cityops.monitoring import kpi, service
+from cityops.monitoring import kpi, maintenance, service
 from cityops.monitoring.models import SEVERITIES
 from cityops.web.shell import ConsoleUser, check_csrf, console_user, render, require_console
 
@@ -73,3 +73,37 @@ def kpi_page(request: Request, session: DbSession, user: User_):
                   by_vendor=kpi.online_rate(session, by="vendor", scope=scope),
                   by_type=kpi.online_rate(session, by="device_type", scope=scope),
                   times=kpi.alarm_times(session), streets=streets, types=DEVICE_TYPES)
+
+
+@router.get("/console/maintenance")
+def maintenance_page(request: Request, session: DbSession, user: User_, flash: str = "", flash_kind: str = "ok"):
+    from cityops.devices.service import list_tags
+    from cityops.geo.service import list_streets
+
+    return render(request, "monitoring/maintenance.html", user, "maintenance",
+                  windows=maintenance.list_windows(session), streets=list_streets(session), tags=list_tags(session),
+                  can_plan=user.can("admin", "manager", "technician"), flash=flash, flash_kind=flash_kind)
+
+
+@router.post("/console/maintenance")
+def maintenance_create(request: Request, session: DbSession,
+                       user: Annotated[ConsoleUser, Depends(require_console("admin", "manager", "technician"))],
+                       csrf: Annotated[str, Form()], name: Annotated[str, Form()], scope_kind: Annotated[str, Form()],
+                       scope_value: Annotated[str, Form()], starts_at: Annotated[str, Form()],
+                       ends_at: Annotated[str, Form()], reason: Annotated[str, Form()] = ""):
+    """Times come from datetime-local inputs, read as Beijing time."""
+    from datetime import datetime
+
+    from cityops.core.timeutil import SHANGHAI
+
+    check_csrf(csrf, user)
+    try:
+        start = datetime.fromisoformat(starts_at).replace(tzinfo=SHANGHAI)
+        end = datetime.fromisoformat(ends_at).replace(tzinfo=SHANGHAI)
+        maintenance.create(session, name=name, scope_kind=scope_kind, scope_value=scope_value.strip(),
+                           starts_at=start, ends_at=end, reason=reason, created_by=user.username)
+    except (Problem, ValueError) as exc:
+        session.rollback()
+        msg = exc.detail if isinstance(exc, Problem) else f"时间格式不正确：{exc}"
+        return maintenance_page(request, session, user, flash=f"创建失败：{msg}", flash_kind="err")
+    return RedirectResponse("/console/maintenance?flash=已创建维护窗口", status_code=303)

@@ -48,7 +48,13 @@ def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: 
         session.flush()
         return alarm
     alarm = Alarm(device_id=device_id, alarm_type=alarm_type, severity=severity, source=source, message=message,
-                  first_at=at, last_at=at, details=details or {})
+                  first_at=at, last_at=at, details=dict(details or {}))
+    from cityops.monitoring.maintenance import window_for
+
+    window = window_for(session, device_id, at)
+    if window is not None:  # kept for the record, but nobody is called for planned work
+        alarm.suppressed = True
+        alarm.details = {**alarm.details, "maintenance_window": window}
     if alarm_type == OFFLINE_ALARM:
         parent_id = session.scalar(select(Device.parent_id).where(Device.id == device_id))
         root = open_alarm(session, parent_id, OFFLINE_ALARM) if parent_id else None

@@ -1,0 +1,94 @@
+"""Maintenance windows (IOT-5): which devices are under planned maintenance right now."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cityops.core.errors import Invalid, NotFound
+from cityops.core.timeutil import local, utcnow
+from cityops.devices.models import Device, Tag, device_tags
+from cityops.monitoring.models import MaintenanceWindow
+
+SCOPES = ("device", "tag", "street")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _covers(w: MaintenanceWindow, at: datetime) -> bool:
+    if not (w.starts_at <= at < w.ends_at):
+        return False
+    if not w.weekdays:
+        return True
+    t = local(at)
+    if t.weekday() not in w.weekdays:
+        return False
+    start, end = time.fromisoformat(w.daily_start), time.fromisoformat(w.daily_end)
+    now = t.time()
+    return start <= now < end if start < end else (now >= start or now < end)  # may span midnight
+
+
+def create(session: Session, *, name: str, scope_kind: str, scope_value: str, starts_at: datetime,
+           ends_at: datetime, weekdays: list[int] | None = None, daily_start: str = "", daily_end: str = "",
+           reason: str = "", created_by: str = "") -> MaintenanceWindow:
+    if scope_kind not in SCOPES:
+        raise Invalid(f"scope must be one of {', '.join(SCOPES)}")
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise Invalid("give times with their UTC offset")
+    if ends_at <= starts_at:
+        raise Invalid("a maintenance window must end after it starts")
+    weekdays = sorted(set(weekdays or []))
+    if any(d not in range(7) for d in weekdays):
+        raise Invalid("weekdays are 0 (Monday) … 6 (Sunday)")
+    if weekdays and not (_HHMM.match(daily_start or "") and _HHMM.match(daily_end or "")):
+        raise Invalid("a weekly window needs daily_start and daily_end as HH:MM")
+    if scope_kind == "device" and session.get(Device, int(scope_value) if scope_value.isdigit() else -1) is None:
+        raise Invalid(f"unknown device {scope_value!r}")
+    if scope_kind == "tag" and session.get(Tag, int(scope_value) if scope_value.isdigit() else -1) is None:
+        raise Invalid(f"unknown tag {scope_value!r}")
+    w = MaintenanceWindow(name=name.strip() or "维护", scope_kind=scope_kind, scope_value=str(scope_value),
+                          starts_at=starts_at, ends_at=ends_at, weekdays=weekdays, daily_start=daily_start,
+                          daily_end=daily_end, reason=reason, created_by=created_by)
+    session.add(w)
+    session.flush()
+    return w
+
+
+def delete(session: Session, window_id: int) -> None:
+    w = session.get(MaintenanceWindow, window_id)
+    if w is None:
+        raise NotFound("maintenance window", window_id)
+    session.delete(w)
+    session.flush()
+
+
+def list_windows(session: Session, *, current_only: bool = False) -> list[MaintenanceWindow]:
+    q = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at.desc())
+    if current_only:
+        q = q.where(MaintenanceWindow.ends_at > utcnow())
+    return list(session.scalars(q))
+
+
+def devices_in_maintenance(session: Session, at: datetime | None = None) -> dict[int, int]:
+    """device id → the window covering it at `at` (now by default)."""
+    at = at or utcnow()
+    windows = [w for w in session.scalars(select(MaintenanceWindow).where(MaintenanceWindow.starts_at <= at,
+                                                                          MaintenanceWindow.ends_at > at))
+               if _covers(w, at)]
+    out: dict[int, int] = {}
+    for w in windows:
+        if w.scope_kind == "device":
+            ids = [int(w.scope_value)]
+        elif w.scope_kind == "tag":
+            ids = session.scalars(select(device_tags.c.device_id).where(device_tags.c.tag_id == int(w.scope_value)))
+        else:
+            ids = session.scalars(select(Device.id).where(Device.street_code == w.scope_value))
+        for i in ids:
+            out.setdefault(i, w.id)
+    return out
+
+
+def window_for(session: Session, device_id: int, at: datetime | None = None) -> int | None:
+    return devices_in_maintenance(session, at).get(device_id)
