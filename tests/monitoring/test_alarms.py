@@ -194,3 +194,28 @@ def test_rule_state_survives_a_restart(db):
     push(second, battery=30)
     with db.session() as s:
         assert service.open_alarm(s, did, "低电量") is None, "the restored engine knew it was raised"
+
+
+def test_flapping_device_gets_one_flapping_alarm_and_quiet_offline_alarms(db, client, auth_headers):
+    """IOT-5: six online/offline changes in an hour make a device flapping; its offline alarms are suppressed."""
+    from datetime import timedelta
+
+    from cityops.core.timeutil import utcnow
+
+    with db.session() as s:
+        did = _device(s, "flappy").id
+    t0 = utcnow() - timedelta(minutes=30)
+    states = ["online", "offline"] * 4
+    with db.session() as s:
+        prev = "never_seen"
+        for i, new in enumerate(states):
+            service.record_transition(s, device_id=did, old=prev, new=new, reason="timeout",
+                                      at=t0 + timedelta(minutes=i))
+            prev = new
+        flap = service.open_alarm(s, did, "flapping")
+        assert flap is not None and flap.details["changes_per_hour"] >= 6
+        off = service.open_alarm(s, did, "offline")
+        assert off is not None and off.suppressed
+    h = auth_headers("duty")
+    top = client.get("/api/v1/kpi/flapping", headers=h).json()
+    assert top[0]["device_id"] == did and top[0]["changes"] == 8

@@ -95,6 +95,24 @@ def online_rate(session: DbSession, p: Reader,
             "by": by, "groups": kpi.online_rate(session, by=by, scope=p.street_scope)}
 
 
+@router.get("/kpi/flapping")
+def flapping(session: DbSession, p: Reader, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24):
+    """Top flapping devices: most online/offline changes in the last `hours`."""
+    from datetime import timedelta
+
+    from cityops.core.timeutil import utcnow
+
+    rows = service.top_flapping(session, since=utcnow() - timedelta(hours=hours), limit=50)
+    out = []
+    for device_id, n in rows:
+        try:
+            d = get_device(session, device_id, scope=p.street_scope)
+        except Exception:  # outside the caller's street
+            continue
+        out.append({"device_id": device_id, "code": d.code, "name": d.name, "changes": n})
+    return out[:10]
+
+
 @router.get("/kpi/alarm-times")
 def alarm_times(session: DbSession, _: Reader):
     """Mean time to acknowledge and to clear alarms."""

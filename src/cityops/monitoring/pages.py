@@ -66,9 +66,18 @@ def kpi_page(request: Request, session: DbSession, user: User_):
     from cityops.devices.models import DEVICE_TYPES
     from cityops.geo.service import list_streets
 
+    from datetime import timedelta
+
+    from cityops.core.timeutil import utcnow
+
     streets = {s.code: s.name for s in list_streets(session)}
     scope = user.street_scope
+    flaps = service.top_flapping(session, since=utcnow() - timedelta(hours=24), limit=10)
+    flap_devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_([d for d, _ in flaps])))}
+    flapping = [(flap_devices[d], n) for d, n in flaps if d in flap_devices
+                and (not scope or flap_devices[d].street_code == scope)]
     return render(request, "monitoring/kpi.html", user, "kpi", overall=kpi.overall(session, scope=scope),
+                  flapping=flapping,
                   by_street=kpi.online_rate(session, by="street_code", scope=scope),
                   by_vendor=kpi.online_rate(session, by="vendor", scope=scope),
                   by_type=kpi.online_rate(session, by="device_type", scope=scope),

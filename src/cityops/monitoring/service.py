@@ -7,7 +7,7 @@ NVR) is itself offline are folded under the parent's alarm and marked suppressed
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -20,6 +20,9 @@ from cityops.monitoring.models import SEVERITIES, Alarm, DeviceStateChange
 
 OFFLINE_ALARM = "offline"
 SILENT_ALARM = "silent"
+FLAPPING_ALARM = "flapping"
+FLAP_WINDOW = timedelta(hours=1)
+FLAP_LIMIT = 6  # online↔offline changes within the window that make a device "flapping"
 ONLINE_VALUES = {"online": True, "silent": True, "offline": False, "never_seen": None}
 
 
@@ -120,7 +123,14 @@ def record_transition(session: Session, *, device_id: int, old: str, new: str, r
         return  # deleted meanwhile
     session.add(DeviceStateChange(device_id=device_id, at=at, old=old, new=new, reason=reason))
     session.execute(update(Device).where(Device.id == device_id).values(online=ONLINE_VALUES[new]))
-    if new == "offline":
+    flapping = _check_flapping(session, device_id, at)
+    if new == "offline" and flapping:
+        # A flapping device's offline alarms are folded under its flapping alarm: one call, not ten.
+        raise_alarm(session, device_id=device_id, alarm_type=OFFLINE_ALARM, severity="warning", source="liveness",
+                    message="设备离线（频繁上下线，已抑制）", at=at, details={"flapping": True})
+        off = open_alarm(session, device_id, OFFLINE_ALARM)
+        off.suppressed = True
+    elif new == "offline":
         why = "运营商上报离线" if reason == "carrier" else "超过上报周期未收到任何消息"
         raise_alarm(session, device_id=device_id, alarm_type=OFFLINE_ALARM, severity="warning", source="liveness",
                     message=f"设备离线：{why}", at=at)
@@ -132,6 +142,29 @@ def record_transition(session: Session, *, device_id: int, old: str, new: str, r
     if new == "online":
         auto_clear(session, device_id, SILENT_ALARM, "设备恢复业务数据上报")
     session.flush()
+
+
+def _check_flapping(session: Session, device_id: int, at: datetime) -> bool:
+    """Raise a flapping alarm at FLAP_LIMIT changes per window; clear it when calm again."""
+    session.flush()
+    changes = session.scalar(select(func.count(DeviceStateChange.id)).where(
+        DeviceStateChange.device_id == device_id, DeviceStateChange.at > at - FLAP_WINDOW,
+        DeviceStateChange.new.in_(("online", "offline")))) or 0
+    if changes >= FLAP_LIMIT:
+        raise_alarm(session, device_id=device_id, alarm_type=FLAPPING_ALARM, severity="warning", source="liveness",
+                    message=f"设备频繁上下线：{changes} 次/小时", at=at, details={"changes_per_hour": changes})
+        return True
+    if changes < FLAP_LIMIT // 2:
+        auto_clear(session, device_id, FLAPPING_ALARM, "上下线频率恢复正常")
+    return False
+
+
+def top_flapping(session: Session, *, since: datetime, limit: int = 10) -> list[tuple[int, int]]:
+    """Devices with the most online/offline changes since `since` (KPI)."""
+    return [(d, n) for d, n in session.execute(
+        select(DeviceStateChange.device_id, func.count(DeviceStateChange.id))
+        .where(DeviceStateChange.at >= since, DeviceStateChange.new.in_(("online", "offline")))
+        .group_by(DeviceStateChange.device_id).order_by(func.count(DeviceStateChange.id).desc()).limit(limit))]
 
 
 def list_alarms(session: Session, *, state: str | None = None, open_only: bool = False, severity: str | None = None,
