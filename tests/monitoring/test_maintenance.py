@@ -82,3 +82,15 @@ def test_console_creates_a_window_in_beijing_time(client, make_user):
                                                   "scope_value": "310105002", "starts_at": "2026-12-01T18:00",
                                                   "ends_at": "2026-12-01T08:00"})
     assert "创建失败" in r.text
+
+
+def test_tag_window_covers_exactly_the_tagged_devices(db):
+    with db.session() as s:
+        tagged, plain = _device(s, "mw-t1"), _device(s, "mw-t2")
+        tag = devices.create_tag(s, category="custom", name="更换电池批次")
+        devices.tag_devices(s, tag.id, device_ids=[tagged.id])
+        w = maintenance.create(s, name="批量换电池", scope_kind="tag", scope_value=str(tag.id),
+                               starts_at=utcnow() - timedelta(hours=1), ends_at=utcnow() + timedelta(hours=1))
+        assert maintenance.window_for(s, tagged.id) == w.id
+        assert maintenance.window_for(s, plain.id) is None
+        assert maintenance.devices_in_maintenance(s) == {tagged.id: w.id}

@@ -71,14 +71,16 @@ def list_windows(session: Session, *, current_only: bool = False) -> list[Mainte
     return list(session.scalars(q))
 
 
+def _covering(session: Session, at: datetime) -> list[MaintenanceWindow]:
+    return [w for w in session.scalars(select(MaintenanceWindow).where(MaintenanceWindow.starts_at <= at,
+                                                                       MaintenanceWindow.ends_at > at))
+            if _covers(w, at)]
+
+
 def devices_in_maintenance(session: Session, at: datetime | None = None) -> dict[int, int]:
     """device id → the window covering it at `at` (now by default)."""
-    at = at or utcnow()
-    windows = [w for w in session.scalars(select(MaintenanceWindow).where(MaintenanceWindow.starts_at <= at,
-                                                                          MaintenanceWindow.ends_at > at))
-               if _covers(w, at)]
     out: dict[int, int] = {}
-    for w in windows:
+    for w in _covering(session, at or utcnow()):
         if w.scope_kind == "device":
             ids = [int(w.scope_value)]
         elif w.scope_kind == "tag":
@@ -91,4 +93,21 @@ def devices_in_maintenance(session: Session, at: datetime | None = None) -> dict
 
 
 def window_for(session: Session, device_id: int, at: datetime | None = None) -> int | None:
-    return devices_in_maintenance(session, at).get(device_id)
+    """The window covering one device (checked against that device only: called on every new alarm)."""
+    windows = _covering(session, at or utcnow())
+    if not windows:
+        return None
+    street = session.scalar(select(Device.street_code).where(Device.id == device_id))
+    tags = None
+    for w in windows:
+        if w.scope_kind == "device" and w.scope_value == str(device_id):
+            return w.id
+        if w.scope_kind == "street" and w.scope_value == street:
+            return w.id
+        if w.scope_kind == "tag":
+            if tags is None:
+                tags = {str(t) for t in session.scalars(select(device_tags.c.tag_id)
+                                                        .where(device_tags.c.device_id == device_id))}
+            if w.scope_value in tags:
+                return w.id
+    return None
