@@ -22,33 +22,13 @@ from cityops.monitoring.models import MonitoringState
 from cityops.monitoring.clock import Clock, MonotonicClock
 from cityops.ingest.message import DeviceMessage
 from cityops.monitoring.liveness import NEVER_SEEN, OFFLINE, ONLINE, LivenessEngine, LivenessLoop, Transition
-from cityops.monitoring.rules import (RuleEngine, Signal, low_battery_rule, range_rules, status_rule,
-                                      vendor_event_rules, weak_signal_rule)
-from cityops.monitoring.rules_schema import Rule
+from cityops.monitoring.rule_table import RuleTable
+from cityops.monitoring.rules import RuleEngine, Signal
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 3600.0
 RULES_STATE = "rules"  # one worker owns the rule state; see docs/architecture.md
 SAVE_EVERY_S = 30.0
-# Enum readings that mean an alarm, per device type (the decoders report them as a property).
-STATUS_ALARMS = {"smoke": [("status", "smoke_alarm", "烟雾报警")], "manhole": [("status", "illegal_move", "井盖异动")]}
-
-
-def product_rules(device_type: str, properties: list[dict], events: list[dict]) -> list[Rule]:
-    """The default rules of a product (IOT-5): its normal ranges, low battery, weak signal,
-    alarm states of enum readings and its vendor-reported events."""
-    ids = {p.get("identifier") for p in properties}
-    rules = range_rules(properties, skip=("battery", "rsrp"))
-    if "battery" in ids:
-        rules.append(low_battery_rule())
-    if "rsrp" in ids:
-        rules.append(weak_signal_rule())
-    for prop, value, alarm_type in STATUS_ALARMS.get(device_type, []):
-        rules.append(status_rule(f"status:{value}", alarm_type, prop, value))
-    rules += vendor_event_rules([e["identifier"] for e in events if e.get("identifier")])
-    return rules
-
-
 class MonitoringRuntime:
     def __init__(self, db: Database, *, clock: Clock | None = None, bus: Bus | None = None, tick_s: float = 0.2,
                  refresh_s: float = 60.0):
@@ -57,10 +37,9 @@ class MonitoringRuntime:
         self.bus = bus or default_bus
         self.queue: queue.Queue[Transition | Signal] = queue.Queue()
         self.engine = LivenessEngine(self.clock, on_transition=self.queue.put)
-        self._product_rules: dict[int, list[Rule]] = {}
-        self._device_product: dict[int, int] = {}
+        self.table = RuleTable()
         self._rules_lock = threading.Lock()  # the rule engine is single-threaded; pushes arrive on many
-        self.rules = RuleEngine(self._rules_for, self.clock)
+        self.rules = RuleEngine(self.table.rules_for, self.clock)
         self.loop = LivenessLoop(self.engine, tick_s=tick_s)
         self.refresh_s = refresh_s
         self._unsubscribe = None
@@ -93,14 +72,8 @@ class MonitoringRuntime:
             self.engine.untrack(device_id)
         return len(rows)
 
-    def _rules_for(self, device_id: int) -> list[Rule]:
-        return self._product_rules.get(self._device_product.get(device_id, -1), [])
-
     def _load_rules(self, session) -> None:
-        for pid, dtype, props, events in session.execute(select(Product.id, Product.device_type, Product.properties,
-                                                                Product.events)):
-            self._product_rules[pid] = product_rules(dtype, props or [], events or [])
-        self._device_product = dict(session.execute(select(Device.id, Device.product_id)).all())
+        self.table.load(session)
         with self._rules_lock:
             self.rules.invalidate()
 
@@ -124,7 +97,7 @@ class MonitoringRuntime:
                 return False
             snap, saved_at = row.data, aware(row.saved_at)
         try:
-            engine = RuleEngine.restore(snap, self._rules_for, self.clock,
+            engine = RuleEngine.restore(snap, self.table.rules_for, self.clock,
                                         elapsed_s=max(0.0, (utcnow() - saved_at).total_seconds()))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("saved rule state not usable; starting fresh", extra={"error": str(exc)})
@@ -152,7 +125,7 @@ class MonitoringRuntime:
                                 properties=body.get("properties") or {}, event=body.get("event"),
                                 event_state=body.get("event_state"), severity=body.get("severity"))
             with self._rules_lock:
-                if device_id not in self._device_product:
+                if not self.table.knows(device_id):
                     return  # a device created after the last refresh: rules from the next one
                 signals = self.rules.on_message(device_id, msg)
             for sig in signals:

@@ -1,0 +1,23 @@
+"""duty and notifications
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-25 14:00:00
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+import cityops.core.db  # noqa: F401
+import cityops.core.types  # noqa: F401
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
