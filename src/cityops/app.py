@@ -51,9 +51,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
             monitoring = app.state.monitoring = MonitoringRuntime(ctx.db).start()
         consumer = None
         if settings.mqtt_url and settings.role in ("all", "worker") and run_jobs:
-            from cityops.ingest.mqtt import MqttConsumer
+            from cityops.ingest.mqtt import MqttConsumer, default_client_id
 
-            consumer = MqttConsumer(ctx.db, settings.mqtt_url, var_dir=settings.var_dir)
+            consumer = MqttConsumer(ctx.db, settings.mqtt_url, var_dir=settings.var_dir,
+                                    client_id=settings.mqtt_client_id or default_client_id(settings.role))
             consumer.start()
             app.state.mqtt = consumer
         log.info("cityops started", extra={"version": __version__, "database": ctx.db.engine.dialect.name})
@@ -102,6 +103,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, start_
         jobs = {j.name: j.last_outcome for j in ctx.scheduler.jobs.values()}
         body = {"status": "ok" if db_ok else "degraded", "version": __version__,
                 "database": ctx.db.engine.dialect.name, "database_ok": db_ok, "jobs": jobs}
+        monitoring = getattr(app.state, "monitoring", None)
+        if monitoring is not None:
+            body["monitoring"] = {"leader": monitoring.active, "processed": monitoring.processed,
+                                  "feed_cursor": monitoring.feed.cursor}
+        consumer = getattr(app.state, "mqtt", None)
+        if consumer is not None:
+            body["mqtt"] = {"connected": consumer.connected.is_set(), "client_id": consumer.client_id,
+                            "handled": consumer.handled, "batches": consumer.batches}
         return JSONResponse(body, status_code=200 if db_ok else 503)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)

@@ -1,25 +1,36 @@
-"""MQTT intake (IOT-2): one consumer per worker process, on shared subscriptions.
+"""MQTT intake (IOT-2, IOT-5): one consumer per worker process, on shared subscriptions.
 
 Every worker subscribes to `$share/cityops/<filter>` for each MQTT connection's topic
 filters, so the broker spreads device traffic over the workers. Messages arrive with
 QoS 1 and are acknowledged only after the pipeline has stored them (or dead-lettered
 them): a crash before that makes the broker deliver the message again.
+
+Throughput comes from batching: the network thread only queues what arrives; a batch
+thread stores up to `batch_max` messages in one transaction and then acknowledges them,
+in arrival order. MQTT 5 with a persistent session (clean start off, a session expiry)
+and a stable client id: what arrives while a worker is down waits at the broker for it,
+and `receive_maximum` lets the broker keep enough messages in flight to fill a batch.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
+from collections import deque
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from cityops.connectors import registry
 from cityops.connectors.base import PushRequest
 from cityops.core.db import Database
 from cityops.ingest import service
+from cityops.ingest.service import BatchItem
 from cityops.ingest.models import Connection
 
 log = logging.getLogger(__name__)
@@ -60,30 +71,51 @@ def wanted_subscriptions(db: Database) -> dict[str, int]:
     return out
 
 
+def default_client_id(role: str = "all") -> str:
+    """Stable across restarts (the broker keeps the session under it); two workers on one
+    host must be given different ids (CITYOPS_MQTT_CLIENT_ID)."""
+    return f"cityops-{socket.gethostname()}-{role}"[:64]
+
+
 class MqttConsumer:
     def __init__(self, db: Database, url: str, *, var_dir=None, client_id: str = "", refresh_s: float = 15.0,
-                 shared: bool = True):
+                 shared: bool = True, batch_max: int = 500, linger_s: float = 0.005,
+                 session_expiry_s: int = 7 * 24 * 3600):
         self.db = db
         self.host, self.port, user, password, tls = parse_url(url)
         self.var_dir = var_dir
         self.refresh_s = refresh_s
         self.shared = shared
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+        self.batch_max = batch_max
+        self.linger_s = linger_s
+        self.client_id = client_id or default_client_id()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
                                   manual_ack=True)
+        self._connect_props = Properties(PacketTypes.CONNECT)
+        self._connect_props.SessionExpiryInterval = session_expiry_s
+        self._connect_props.ReceiveMaximum = min(65535, batch_max * 2)
         if user:
             self.client.username_pw_set(user, password)
         if tls:
             self.client.tls_set()
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 30)
         self._subs: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._batcher: threading.Thread | None = None
+        # (generation, topic, payload, mid, qos); the generation changes with every (re)connect
+        self._inbox: deque[tuple[int, str, bytes, int, int]] = deque()
+        self._arrived = threading.Event()
+        self._generation = 0
         self.connected = threading.Event()
         self.handled = 0
         self.failed = 0
+        self.batches = 0
+        self.on_stored = None  # optional callback(list of (topic, payload), committed monotonic time), for benchmarks
 
     def _topic(self, f: str) -> str:
         return f"$share/{SHARE_GROUP}/{f}" if self.shared else f
@@ -93,10 +125,21 @@ class MqttConsumer:
             log.error("mqtt connect refused", extra={"reason": str(reason_code)})
             return
         with self._lock:
+            self._generation += 1
             for f in self._subs:
                 client.subscribe(self._topic(f), qos=1)
         self.connected.set()
-        log.info("mqtt connected", extra={"broker": f"{self.host}:{self.port}", "filters": len(self._subs)})
+        log.info("mqtt connected", extra={"broker": f"{self.host}:{self.port}", "filters": len(self._subs),
+                                          "client_id": self.client_id})
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props):
+        # Unacknowledged messages come again on the next connection; drop the queued copies.
+        with self._lock:
+            self._generation += 1
+            self._inbox.clear()
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("mqtt disconnected", extra={"reason": str(reason_code)})
 
     def _connection_for(self, topic: str) -> int | None:
         with self._lock:
@@ -105,23 +148,56 @@ class MqttConsumer:
                     return conn_id
         return None
 
-    def _on_message(self, client, _userdata, msg):
-        conn_id = self._connection_for(msg.topic)
-        req = PushRequest(body=bytes(msg.payload), topic=msg.topic, remote_addr=f"mqtt:{self.host}")
-        try:
-            if conn_id is None:
-                service.dead_letter(self.db, connection_id=None, req=req, transport="mqtt", status=404,
-                                    reason=f"no connection subscribes to topic {msg.topic!r}")
-            else:
-                outcome = service.handle_push(self.db, conn_id, req, var_dir=self.var_dir, transport="mqtt")
-                if outcome.status != 200:
-                    self.failed += 1
-            self.handled += 1
-        except Exception:
-            # Not stored anywhere: do not acknowledge, the broker will deliver it again.
-            log.exception("mqtt message not handled", extra={"topic": msg.topic})
-            return
-        client.ack(msg.mid, msg.qos)
+    def _on_message(self, _client, _userdata, msg):
+        self._inbox.append((self._generation, msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        self._arrived.set()
+
+    def _take(self) -> list[tuple[int, str, bytes, int, int]]:
+        """Up to batch_max messages; waits `linger_s` for a batch to fill when few arrived."""
+        if not self._inbox and not self._arrived.wait(0.5):
+            return []
+        if len(self._inbox) < self.batch_max and self.linger_s:
+            time.sleep(self.linger_s)
+        self._arrived.clear()  # before draining: anything appended after this sets it again
+        batch = []
+        with self._lock:
+            while self._inbox and len(batch) < self.batch_max:
+                batch.append(self._inbox.popleft())
+        return batch
+
+    def _batch_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take()
+            if batch:
+                self._store(batch)
+
+    def _store(self, batch) -> None:
+        items = [BatchItem(self._connection_for(topic), PushRequest(body=payload, topic=topic,
+                                                                     remote_addr=f"mqtt:{self.host}"))
+                 for _, topic, payload, _, _ in batch]
+        delay = 0.5
+        while True:
+            try:
+                outcomes = service.handle_batch(self.db, items, var_dir=self.var_dir, transport="mqtt")
+                break
+            except Exception:
+                # Nothing could be stored (database down): keep them unacknowledged and try again.
+                log.exception("mqtt batch not stored; retrying", extra={"messages": len(batch)})
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, 30.0)
+        committed = time.monotonic()
+        self.batches += 1
+        self.handled += len(batch)
+        self.failed += sum(1 for o in outcomes if o.status != 200)
+        if self.on_stored is not None:
+            self.on_stored([(b[1], b[2]) for b in batch], committed)
+        with self._lock:
+            generation = self._generation
+        for gen, _, _, mid, qos in batch:
+            # A message from before a reconnect will come again; its old packet id now means another message.
+            if gen == generation and qos > 0:
+                self.client.ack(mid, qos)
 
     def refresh(self) -> None:
         """Follow connection changes: subscribe new filters, drop removed ones."""
@@ -138,7 +214,10 @@ class MqttConsumer:
 
     def start(self) -> None:
         self.refresh()
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        self._batcher = threading.Thread(target=self._batch_loop, name="cityops-mqtt-batch", daemon=True)
+        self._batcher.start()
+        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
+                                  properties=self._connect_props)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._watch, name="cityops-mqtt-refresh", daemon=True)
         self._thread.start()
@@ -151,7 +230,11 @@ class MqttConsumer:
                 log.exception("mqtt subscription refresh failed")
 
     def stop(self) -> None:
+        """Finish the batch in hand (it is acknowledged), then disconnect; queued messages
+        not yet stored stay unacknowledged and come again with the next session."""
         self._stop.set()
+        if self._batcher:
+            self._batcher.join(10)
         self.client.disconnect()
         self.client.loop_stop()
         if self._thread:

@@ -12,14 +12,16 @@ import ipaddress
 import logging
 import secrets
 import threading
+import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, cast, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from cityops.connectors import registry
@@ -35,6 +37,7 @@ from cityops.ingest.models import Connection, DeadLetter, PendingDevice, StoredM
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "x-cityops-token"
+STORED_TOPIC = "ingest.stored"  # published after each commit: wakes the monitoring feed (IOT-5)
 
 
 # -- connections ---------------------------------------------------------------------------
@@ -221,13 +224,22 @@ def _check_sender(conn: Connection, connector, req: PushRequest) -> None:
             raise Rejected("missing or wrong connection token", 401)
 
 
+_BODY_FIELDS = ("kind", "external_id", "properties", "event", "event_state", "severity", "online", "product_key",
+                "imei", "imsi", "iccid", "command", "source_type", "meta")
+
+
 def message_body(msg: DeviceMessage, attachments: list[str]) -> dict[str, Any]:
-    body = asdict(msg)
-    body.pop("attachments")
-    body["ts"] = msg.ts.isoformat() if msg.ts else None
+    """The stored JSON of a message: its set fields only (built by hand: `asdict` deep-copies)."""
+    body: dict[str, Any] = {}
+    for name in _BODY_FIELDS:
+        v = getattr(msg, name)
+        if v is not None and v != "" and v != {} and v != []:
+            body[name] = v
+    if msg.ts is not None:
+        body["ts"] = msg.ts.isoformat()
     if attachments:
         body["attachments"] = attachments
-    return {k: v for k, v in body.items() if v not in (None, {}, [], "")}
+    return body
 
 
 def _save_attachments(var_dir: Path | None, conn_id: int, msg: DeviceMessage) -> list[str]:
@@ -243,22 +255,6 @@ def _save_attachments(var_dir: Path | None, conn_id: int, msg: DeviceMessage) ->
         (folder / name).write_bytes(a.data)
         paths.append(f"attachments/{day}/{name}")
     return paths
-
-
-def _apply_to_device(state: dict[str, Any], msg: DeviceMessage, now: datetime) -> None:
-    """Fold one message into a device's runtime state (online, last seen, last values)."""
-    state["last_seen_at"] = now
-    if msg.kind == "status":
-        state["online"] = msg.online
-        return
-    state["online"] = True
-    if msg.kind == "telemetry" and msg.properties:
-        at = (msg.ts or now).isoformat()
-        values = dict(state["last_values"] or {})
-        for k, v in msg.properties.items():
-            values[k] = {"value": v, "ts": at}
-        state["last_values"] = values
-        state["last_data_at"] = now
 
 
 def _hold_pending(session: Session, conn: Connection, msg: DeviceMessage, body: dict, now: datetime) -> None:
@@ -277,48 +273,109 @@ def _hold_pending(session: Session, conn: Connection, msg: DeviceMessage, body: 
     p.state = "pending"
 
 
+class DeviceIndex:
+    """(platform, external id) → device id, cached per database so the hot path does not look
+    every device up on every message. Entries live `ttl_s` (a re-mapped or deleted device is
+    noticed within that); unknown ids are never cached, so onboarding takes effect at once."""
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self.ttl_s = ttl_s
+        self._ids: dict[tuple[str, str], int] = {}
+        self._born = time.monotonic()
+        self._lock = threading.Lock()
+
+    def lookup(self, conn: Any, platform: str, external_ids: set[str]) -> dict[str, int]:
+        with self._lock:
+            if time.monotonic() - self._born > self.ttl_s:
+                self._ids, self._born = {}, time.monotonic()
+            found = {e: self._ids[(platform, e)] for e in external_ids if (platform, e) in self._ids}
+        missing = [e for e in external_ids if e not in found]
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            rows = conn.execute(select(_DEV.external_id, _DEV.id).where(_DEV.platform == platform,
+                                                                        _DEV.external_id.in_(chunk))).all()
+            with self._lock:
+                for ext, did in rows:
+                    found[ext] = self._ids[(platform, ext)] = did
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids = {}
+
+
+_indexes: dict[str, DeviceIndex] = {}
+
+
+def device_index(db_url: str) -> DeviceIndex:
+    with _counters_lock:
+        return _indexes.setdefault(db_url, DeviceIndex())
+
+
 _DEV = Device.__table__.c
+_MSG = StoredMessage.__table__
 # Built once: the statements of the hot path are compiled and cached by SQLAlchemy.
-_FIND = select(_DEV.id, _DEV.online, _DEV.last_seen_at, _DEV.last_data_at, _DEV.last_values).where(
-    _DEV.platform == bindparam("platform"), _DEV.external_id == bindparam("external_id"))
-_INSERT = StoredMessage.__table__.insert().returning(StoredMessage.__table__.c.id)
-_UPDATE = Device.__table__.update().where(_DEV.id == bindparam("device_id")).values(
-    online=bindparam("online"), last_seen_at=bindparam("last_seen_at"), last_data_at=bindparam("last_data_at"),
-    last_values=bindparam("last_values", type_=_DEV.last_values.type))
+_INSERT = _MSG.insert().returning(_MSG.c.id, sort_by_parameter_order=True)
+_NEW_VALUES = bindparam("new_values", type_=_DEV.last_values.type)
+
+
+def _update_statement(dialect: str):
+    """One UPDATE per device and batch. Last values are merged by the database (jsonb `||`,
+    SQLite `json_patch`), so two workers storing readings of one device never undo each
+    other's properties, and the hot path never reads the old values."""
+    if dialect == "postgresql":
+        merged = func.coalesce(_DEV.last_values, cast(literal("{}"), JSONB)).op("||", return_type=JSONB)(_NEW_VALUES)
+    else:
+        merged = func.json_patch(func.coalesce(_DEV.last_values, "{}"), _NEW_VALUES)
+    return Device.__table__.update().where(_DEV.id == bindparam("device_id")).values(
+        online=bindparam("online"), last_seen_at=bindparam("seen", type_=_DEV.last_seen_at.type),
+        last_data_at=func.coalesce(bindparam("data_at", type_=_DEV.last_data_at.type), _DEV.last_data_at),
+        last_values=merged)
+
+
+_UPDATES = {d: _update_statement(d) for d in ("postgresql", "sqlite")}
 
 
 def ingest(session: Session, conn: Connection, msgs: list[DeviceMessage], *,
-           var_dir: Path | None = None) -> tuple[list[dict[str, Any]], int]:
+           var_dir: Path | None = None, index: DeviceIndex | None = None) -> tuple[list[dict[str, Any]], int]:
     """Store messages and update device state; returns (stored rows as dicts, messages held pending).
 
-    The hot path of the platform: precompiled Core statements, one insert per message and
-    one update per device, no ORM unit of work (runtime state is not audited metadata)."""
+    The hot path of the platform: one multi-row insert of the messages and one update per
+    device (executemany), cached device lookups, no ORM unit of work (runtime state is not
+    audited metadata)."""
     now = utcnow()
     db = session.connection()
+    index = index or device_index(str(session.get_bind().url))
+    ids = index.lookup(db, conn.kind, {m.external_id for m in msgs})
     rows: list[dict[str, Any]] = []
     pending = 0
     states: dict[int, dict[str, Any]] = {}
-    ids: dict[str, int | None] = {}
     for msg in msgs:
-        if msg.external_id not in ids:
-            found = db.execute(_FIND, {"platform": conn.kind, "external_id": msg.external_id}).first()
-            ids[msg.external_id] = found.id if found else None
-            if found:
-                states[found.id] = {"online": found.online, "last_seen_at": found.last_seen_at,
-                                    "last_data_at": found.last_data_at, "last_values": found.last_values}
-        device_id = ids[msg.external_id]
+        device_id = ids.get(msg.external_id)
         body = message_body(msg, _save_attachments(var_dir, conn.id, msg))
-        row = {"connection_id": conn.id, "device_id": device_id, "external_id": msg.external_id, "kind": msg.kind,
-               "ts": msg.ts or now, "received_at": now, "body": body}
-        row["id"] = db.execute(_INSERT, row).scalar_one()
-        rows.append(row)
+        rows.append({"connection_id": conn.id, "device_id": device_id, "external_id": msg.external_id,
+                     "kind": msg.kind, "ts": msg.ts or now, "received_at": now, "body": body})
         if device_id is None:
             _hold_pending(session, conn, msg, body, now)
             pending += 1
-        else:
-            _apply_to_device(states[device_id], msg, now)
-    for device_id, state in states.items():
-        db.execute(_UPDATE, {"device_id": device_id, **state})
+            continue
+        st = states.get(device_id)
+        if st is None:
+            st = states[device_id] = {"device_id": device_id, "online": True, "seen": now, "data_at": None,
+                                      "new_values": {}}
+        if msg.kind == "status":
+            st["online"] = msg.online
+            continue
+        st["online"] = True
+        if msg.kind == "telemetry" and msg.properties:
+            at = (msg.ts or now).isoformat()
+            for k, v in msg.properties.items():
+                st["new_values"][k] = {"value": v, "ts": at}
+            st["data_at"] = now
+    for row, new_id in zip(rows, db.execute(_INSERT, rows).scalars().all(), strict=True):
+        row["id"] = new_id
+    if states:
+        db.execute(_UPDATES[db.dialect.name], list(states.values()))
     session.flush()
     return rows, pending
 
@@ -379,10 +436,121 @@ def handle_push(db: Database, connection_id: int, req: PushRequest, *, var_dir: 
         return Outcome(500, reason="internal error; the message was kept for replay", dead_letter_id=dl)
     counters_for(db).add(connection_id, accepted=len(published))
     INGEST_MESSAGES.labels(conn_kind).inc(len(published))
-    for event in published:
-        bus.publish(f"device.message.{event['kind']}", event)
+    bus.publish(STORED_TOPIC, {"messages": len(published), "max_id": max(ids)})
     n_pending = sum(1 for e in published if e["device_id"] is None)
     return Outcome(200, accepted=len(published), pending=n_pending, message_ids=ids)
+
+
+@dataclass
+class BatchItem:
+    """One received MQTT message: the connection whose filter matched its topic (None: no
+    connection subscribes to it) and the request."""
+
+    connection_id: int | None
+    req: PushRequest
+
+
+def handle_batch(db: Database, items: list[BatchItem], *, var_dir: Path | None = None,
+                 transport: str = "mqtt") -> list[Outcome]:
+    """Many received messages in ONE transaction (the MQTT hot path, IOT-2/IOT-5): what a
+    connector rejects is dead-lettered in the same transaction, the rest is stored. If the
+    transaction itself fails, each message is retried in its own transaction, so one poison
+    message never blocks the others. Raises only when even that cannot store (database
+    down): the caller then keeps the messages unacknowledged and tries again."""
+    if not items:
+        return []
+    try:
+        outcomes = _store_batch(db, items, var_dir, transport)
+    except Exception:
+        log.exception("batch failed; storing its messages one by one", extra={"messages": len(items)})
+        device_index(db.url).clear()
+        outcomes = []
+        for it in items:
+            if it.connection_id is None:
+                dl = dead_letter(db, connection_id=None, req=it.req, transport=transport, status=404,
+                                 reason=f"no connection subscribes to topic {it.req.topic!r}")
+                outcomes.append(Outcome(404, reason="no connection", dead_letter_id=dl))
+            else:
+                outcomes.append(handle_push(db, it.connection_id, it.req, var_dir=var_dir, transport=transport))
+        return outcomes
+    return outcomes
+
+
+def _store_batch(db: Database, items: list[BatchItem], var_dir: Path | None, transport: str) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(items)
+    dead: list[tuple[int, DeadLetter]] = []
+    taken: list[tuple[int, int, int]] = []  # item index, connection id, number of messages
+    with db.session() as s:
+        conns: dict[int, tuple[Connection, Any, Any] | None] = {}
+        groups: dict[int, list[DeviceMessage]] = defaultdict(list)
+        for i, it in enumerate(items):
+            try:
+                if it.connection_id is None:
+                    raise Rejected(f"no connection subscribes to topic {it.req.topic!r}", 404)
+                if it.connection_id not in conns:
+                    conn = s.get(Connection, it.connection_id)
+                    if conn is None:
+                        conns[it.connection_id] = None
+                    else:
+                        connector = registry.get(conn.kind)
+                        conns[it.connection_id] = (conn, connector, connector.Settings.model_validate(conn.settings))
+                found = conns[it.connection_id]
+                if found is None:
+                    raise Rejected(f"no connection {it.connection_id}", 404)
+                conn, connector, settings = found
+                if not conn.enabled:
+                    raise Rejected("connection is disabled", 403)
+                msgs = connector.parse(it.req, settings)
+                if not msgs:
+                    raise Rejected("the push carried no device message")
+            except Rejected as exc:
+                outcomes[i] = Outcome(exc.status, reason=exc.reason)
+                dead.append((i, _dead_letter_row(it, exc.reason, exc.status, transport, conns)))
+                continue
+            except Exception as exc:  # a connector bug on this message: keep the bytes with the reason
+                log.exception("connector failed on a message", extra={"connection": it.connection_id})
+                outcomes[i] = Outcome(500, reason="internal error; the message was kept for replay")
+                dead.append((i, _dead_letter_row(it, f"internal error: {type(exc).__name__}: {exc}", 500,
+                                                 transport, conns)))
+                continue
+            groups[conn.id].extend(msgs)
+            taken.append((i, conn.id, len(msgs)))
+        stored: dict[int, list[dict[str, Any]]] = {}
+        for conn_id, msgs in groups.items():
+            stored[conn_id], _ = ingest(s, conns[conn_id][0], msgs, var_dir=var_dir)
+        for _, row in dead:
+            s.add(row)
+        s.flush()
+        kinds = {cid: v[0].kind for cid, v in conns.items() if v}
+    # committed: now the counters, metrics and the wake-up of the monitoring feed
+    cursor = defaultdict(int)
+    max_id = 0
+    for i, conn_id, n in taken:
+        rows = stored[conn_id][cursor[conn_id]:cursor[conn_id] + n]
+        cursor[conn_id] += n
+        ids = [r["id"] for r in rows]
+        max_id = max(max_id, *ids)
+        outcomes[i] = Outcome(200, accepted=n, pending=sum(1 for r in rows if r["device_id"] is None),
+                              message_ids=ids)
+        counters_for(db).add(conn_id, accepted=n)
+    for conn_id, msgs in groups.items():
+        INGEST_MESSAGES.labels(kinds[conn_id]).inc(len(msgs))
+    for i, row in dead:
+        outcomes[i].dead_letter_id = row.id
+        if row.connection_id is not None:
+            counters_for(db).add(row.connection_id, rejected=1, error=row.reason)
+        INGEST_REJECTED.labels(kinds.get(row.connection_id, "unknown")).inc()
+    if taken:
+        bus.publish(STORED_TOPIC, {"messages": sum(n for _, _, n in taken), "max_id": max_id})
+    return [o for o in outcomes if o is not None]
+
+
+def _dead_letter_row(it: BatchItem, reason: str, status: int, transport: str, conns: dict) -> DeadLetter:
+    known = it.connection_id if conns.get(it.connection_id) else None
+    req = it.req
+    return DeadLetter(connection_id=known, reason=reason[:4000], status_code=status, transport=transport,
+                      topic=req.topic or "", headers=dict(req.headers), query=dict(req.query),
+                      remote_addr=req.remote_addr, raw=req.body)
 
 
 # -- dead letters and pending devices ---------------------------------------------------------
