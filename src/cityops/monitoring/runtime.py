@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 3600.0
 RULES_STATE = "rules"  # one worker owns the rule state; see docs/architecture.md
 FEED_STATE = "feed"
-SAVE_EVERY_S = 30.0
+SAVE_EVERY_S = 10.0  # a takeover replays at most this much of the stream
 POLL_S = 0.2  # how often the leader looks for messages other processes stored
 LEADER_CHECK_S = 5.0
 class MonitoringRuntime:
@@ -291,6 +291,7 @@ class MonitoringRuntime:
         self._stop.clear()
         n = self.load()
         self.restore_state()
+        self.save_state()  # a checkpoint at once: whoever takes over from us replays from here
         self.poll_feed()  # catch up on what arrived while nobody led
         self._unsubscribe = self.bus.subscribe(STORED_TOPIC, lambda _t, _p: self._wake.set())
         self.loop.start()
