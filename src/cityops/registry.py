@@ -23,10 +23,12 @@ def routers() -> list[APIRouter]:
     from cityops.ingest.api import router as ingest_api
     from cityops.monitoring.api import router as monitoring_api
     from cityops.monitoring.pages import router as monitoring_pages
+    from cityops.monitoring.rules_api import router as rules_api
+    from cityops.monitoring.rules_pages import router as rules_pages
     from cityops.geo.api import router as geo_api
     from cityops.web.pages import router as console
 
-    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, devices_pages, monitoring_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages, devices_pages, monitoring_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cityops.audit.mixin import Audited
 from cityops.core.db import Base
 from cityops.core.timeutil import utcnow
 from cityops.core.types import JSONType
@@ -96,3 +97,32 @@ class MaintenanceWindow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+RULE_SCOPES = ("product", "tag", "device")
+RULE_MODES = ("replace", "add", "disable")
+
+
+class RuleOverride(Audited, Base):
+    """A rule change for a product, a tag or one device, layered over the product's default
+    rules (IOT-5 "per model, overridable per device or tag"). Configuration people edit, so
+    every change lands in the audit chain. Resolved by ``monitoring.rule_table.RuleTable``.
+
+    ``scope_value``: the product code, the tag id or the device id (as text). ``mode``:
+    ``replace`` (same rule id replaces the lower layer's rule), ``add`` (a new rule id) or
+    ``disable`` (the rule id is switched off for the scope; ``rule`` stays empty)."""
+
+    __tablename__ = "rule_overrides"
+    __table_args__ = (Index("uq_rule_overrides_scope_rule", "scope_kind", "scope_value", "rule_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope_kind: Mapped[str] = mapped_column(String(8))
+    scope_value: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(128))
+    mode: Mapped[str] = mapped_column(String(8), default="replace")
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # rules_schema.Rule as JSON
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -27,6 +27,14 @@ Semantics
   momentary: every matching message is an occurrence).
 * Occurrences while raised produce a ``"repeat"`` signal (``count`` = repeats since the raise) if
   the engine was built with ``emit_repeats=True``; otherwise they are silent.
+* **Severity levels**: rules of one device sharing an ``alarm_type`` are levels of one alarm
+  (e.g. ``>= 60`` warning, ``>= 80`` critical; :func:`level_rules`). Their per-rule raise/clear
+  is folded into one alarm: ``"raise"`` when the first level raises (with the highest raised
+  severity), ``"severity"`` when the highest raised severity changes while at least one level
+  still holds (escalate or DE-escalate), ``"clear"`` only when no level holds any more. A rule
+  with an alarm type of its own behaves exactly as before, and so do vendor ``Event`` rules:
+  they are momentary, so they are never levels (their raise opens or repeats the alarm; their
+  clear is dropped while a level of the same alarm type still holds).
 * Times are the engine clock's (monotonic seconds, see :mod:`cityops.monitoring.clock`), taken
   when the message is handed to ``on_message`` (the vendor ``ts`` is not used for timing).
 
@@ -53,6 +61,7 @@ from cityops.ingest.message import DeviceMessage
 from cityops.monitoring.clock import Clock, MonotonicClock
 from cityops.monitoring.rules_schema import (
     INVERSE_OP,
+    SEVERITY_RANK,
     All,
     Any,
     Condition,
@@ -71,7 +80,7 @@ __all__ = [
     "Signal", "RuleEngine", "merge_rules", "default_clear", "to_number",
     "low_battery_rule", "weak_signal_rule", "range_rules", "threshold_rule", "status_rule",
     "vendor_event_rules", "gb_alarm_rules", "VENDOR_EVENT_MAP", "GB28181_ALARM_METHODS",
-    "LOW_BATTERY_PCT", "WEAK_RSRP_DBM", "SNAPSHOT_VERSION",
+    "LOW_BATTERY_PCT", "WEAK_RSRP_DBM", "SNAPSHOT_VERSION", "level_rules",
 ]
 
 SNAPSHOT_VERSION = 1
@@ -125,8 +134,10 @@ def _to_bool(v: _Any) -> bool | None:
 class Signal:
     """What the engine decided for one (device, rule) (IOT-5).
 
-    ``action``: ``"raise"`` (alarm starts), ``"clear"`` (alarm ends) or ``"repeat"`` (a new
-    occurrence while raised, only with ``emit_repeats=True``; ``count`` = repeats since the raise).
+    ``action``: ``"raise"`` (alarm starts), ``"clear"`` (alarm ends), ``"severity"`` (the open
+    alarm's severity changes to ``severity``: a higher level raised or the highest level cleared
+    while a lower one still holds) or ``"repeat"`` (a new occurrence while raised, only with
+    ``emit_repeats=True``; ``count`` = repeats since the raise).
     ``at`` is engine clock time; ``value`` the value of the rule's first property (or the event
     name) at that moment; ``reason`` a short human-readable explanation.
     """
@@ -302,6 +313,15 @@ def _compile(c: Condition) -> _Pred:
     raise TypeError(f"unknown condition {c!r}")
 
 
+def _top(states: list[_State]) -> _State | None:
+    """The raised level with the highest severity (the first such rule on a tie)."""
+    best: _State | None = None
+    for st in states:
+        if best is None or SEVERITY_RANK[st.rule.rule.severity] > SEVERITY_RANK[best.rule.rule.severity]:
+            best = st
+    return best
+
+
 # -- the engine -------------------------------------------------------------------------------
 
 RulesSource = Callable[[int], list[Rule]] | Mapping[int, list[Rule]]
@@ -416,7 +436,7 @@ class RuleEngine:
                 self._eval(device_id, st, view, now, out, True)
         finally:
             view.event = view.event_state = None
-        return out
+        return self._fold(view, out) if out else out
 
     def tick(self, now: float | None = None) -> list[Signal]:
         """Advance time: raise due durations, stale values, quiet repeat windows."""
@@ -427,8 +447,59 @@ class RuleEngine:
             if now < view.now:
                 continue  # never evaluate backwards in time
             view.now = now
+            mine: list[Signal] = []
             for st in states:
-                self._eval(device_id, st, view, now, out, False)
+                self._eval(device_id, st, view, now, mine, False)
+            if mine:
+                out.extend(self._fold(view, mine))
+        return out
+
+    def _fold(self, view: _View, signals: list[Signal]) -> list[Signal]:
+        """Turn per-rule raise/clear of rules sharing an alarm type (severity levels) into one
+        alarm's raise / severity / clear (see the module docstring)."""
+        touched = {s.alarm_type for s in signals if s.action in ("raise", "clear")}
+        if not touched:
+            return signals
+        groups: dict[str, list[_State]] = {}
+        for st in view.states or ():
+            t = st.rule.rule.alarm_type
+            if t in touched and not st.rule.momentary:  # a vendor event is momentary: never a level
+                groups.setdefault(t, []).append(st)
+        levelled = {t for t, g in groups.items() if len(g) > 1}
+        if not levelled:
+            return signals  # the common case: one rule per alarm type
+        level_ids = {st.rule.id for t in levelled for st in groups[t]}
+        out: list[Signal] = []
+        per_type: dict[str, list[Signal]] = {}
+        for s in signals:
+            if s.rule_id in level_ids and s.action in ("raise", "clear"):
+                per_type.setdefault(s.alarm_type, []).append(s)
+            elif s.action == "clear" and s.alarm_type in levelled and any(st.active for st in groups[s.alarm_type]):
+                continue  # an event's "inactive" does not end an alarm whose levels still hold
+            else:
+                out.append(s)
+        for t, sigs in per_type.items():
+            g = groups[t]
+            changed = {s.rule_id: s for s in sigs}
+            after = [st for st in g if st.active]
+            before = [st for st in g if (st.active and changed.get(st.rule.id) is None)
+                      or (not st.active and st.rule.id in changed and changed[st.rule.id].action == "clear")]
+            top_b, top_a = _top(before), _top(after)
+            if top_b is None and top_a is not None:
+                out.append(changed[top_a.rule.id])
+            elif top_a is None and top_b is not None:
+                out.append(changed[top_b.rule.id])
+            elif top_a is not None and top_b is not None:
+                old, new = top_b.rule.rule.severity, top_a.rule.rule.severity
+                if old == new:
+                    continue
+                if SEVERITY_RANK[new] > SEVERITY_RANK[old]:
+                    reason = f"升级：规则 {top_a.rule.id} 触发（{old} → {new}）"
+                else:
+                    reason = f"降级：规则 {top_b.rule.id} 已恢复，{top_a.rule.id} 仍成立（{old} → {new}）"
+                r = top_a.rule.rule
+                out.append(Signal(sigs[0].device_id, r.id, t, new, "severity", sigs[0].at,
+                                  top_a.rule.value_of(view), reason))
         return out
 
     def _eval(self, device_id: int, st: _State, view: _View, now: float, out: list[Signal], msg: bool) -> None:
@@ -623,6 +694,24 @@ def threshold_rule(rule_id: str, alarm_type: str, prop: str, op: str, value: flo
         kw["clear_below" if op in (">=", ">") else "clear_above"] = clear_at
     return Rule(id=rule_id, alarm_type=alarm_type, severity=severity, for_s=for_s, scope=scope or Scope(),
                 condition=Threshold(property=prop, op=op, value=value, **kw))
+
+
+def level_rules(rule_id: str, alarm_type: str, prop: str, op: str,
+                levels: Iterable[tuple[float, Severity] | tuple[float, Severity, float | None]], *,
+                for_s: float = 0.0) -> list[Rule]:
+    """Severity levels of one alarm on one property: ``levels`` = ``[(value, severity[, clear_at]),
+    …]``, e.g. ``level_rules("temp", "温度过高", "temperature", ">=", [(60, "warning", 55),
+    (80, "critical", 75)])``. Rule ids ``<rule_id>:<severity>``; all share ``alarm_type`` so the
+    engine escalates and de-escalates one alarm (see the module docstring)."""
+    out = []
+    for lv in levels:
+        value, severity = lv[0], lv[1]
+        clear_at = lv[2] if len(lv) > 2 else None
+        out.append(threshold_rule(f"{rule_id}:{severity}", alarm_type, prop, op, value, severity=severity,
+                                  clear_at=clear_at, for_s=for_s))
+    if len({r.id for r in out}) != len(out):
+        raise ValueError("each level needs its own severity")
+    return out
 
 
 def low_battery_rule(prop: str = "battery", pct: float = LOW_BATTERY_PCT, *, clear_at: float | None = None,

@@ -23,6 +23,11 @@ Conditions (discriminated on ``kind``):
   event names (case-insensitive) in one of the given states; a message without an
   ``event_state`` counts as ``active``. Events are momentary: they only hold for the message
   that carries them.
+
+Severity levels (IOT-5 "severity escalates and de-escalates"): rules of one device that share an
+``alarm_type`` are the levels of one alarm, e.g. ``temperature >= 60 → warning`` and
+``temperature >= 80 → critical`` (see :func:`cityops.monitoring.rules.level_rules`). The alarm
+takes the highest severity among its currently raised rules.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Op = Literal[">=", ">", "<=", "<", "==", "!="]
-Severity = Literal["info", "warning", "critical"]
+Severity = Literal["info", "warning", "major", "critical"]
+# Lowest to highest; the same order as cityops.monitoring.models.SEVERITIES (alarms).
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 INVERSE_OP: dict[str, str] = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!=", "!=": "=="}
 
 
@@ -145,8 +152,9 @@ class Repeat(_Base):
 class Scope(_Base):
     """Where a rule is defined: on a product (model), a tag, or one device (IOT-5).
 
-    The engine does not resolve scopes itself (it asks ``rules_for_device``); use
-    :func:`cityops.monitoring.rules.merge_rules` to apply device > tag > model precedence.
+    The engine does not resolve scopes itself (it asks ``rules_for_device``); the database
+    overrides are resolved by :class:`cityops.monitoring.rule_table.RuleTable` (device > tag >
+    product override > product defaults). Informational only: it does not change evaluation.
     """
 
     level: Literal["model", "tag", "device"] = "model"

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityops.core.errors import Conflict, Invalid, NotFound
@@ -37,19 +38,18 @@ def open_alarm(session: Session, device_id: int, alarm_type: str) -> Alarm | Non
 
 def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: str, source: str,
                 message: str = "", details: dict[str, Any] | None = None, at: datetime | None = None) -> Alarm:
+    """Open an alarm, or count a repeat on the open one (IOT-5: one open alarm per device+type).
+
+    Safe against a concurrent raise of the same device+type in another process: the insert runs
+    in a SAVEPOINT and, when the partial unique index ``uq_alarms_open_device_type`` rejects it
+    because the other side committed first, the open alarm is re-read and the raise counted as
+    a repeat instead of failing."""
     if severity not in SEVERITIES:
         raise Invalid(f"unknown severity {severity!r}; one of: {', '.join(SEVERITIES)}")
     at = at or utcnow()
     alarm = open_alarm(session, device_id, alarm_type)
     if alarm is not None:
-        alarm.count += 1
-        alarm.last_at = at
-        if _rank(severity) > _rank(alarm.severity):  # escalate; de-escalation is the rule layer's call
-            alarm.severity = severity
-        if message:
-            alarm.message = message
-        session.flush()
-        return alarm
+        return _repeat(session, alarm, severity, message, at)
     alarm = Alarm(device_id=device_id, alarm_type=alarm_type, severity=severity, source=source, message=message,
                   first_at=at, last_at=at, details=dict(details or {}))
     from cityops.monitoring.maintenance import window_for
@@ -64,14 +64,68 @@ def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: 
         if root is not None:
             alarm.root_alarm_id = root.root_alarm_id or root.id
             alarm.suppressed = True
-    session.add(alarm)
-    session.flush()
+    try:
+        with _savepoint(session):
+            session.add(alarm)
+            session.flush()
+    except IntegrityError:
+        # Lost the race: another transaction opened the same alarm and committed meanwhile.
+        winner = open_alarm(session, device_id, alarm_type)
+        if winner is None:
+            raise
+        return _repeat(session, winner, severity, message, at)
     if alarm_type == OFFLINE_ALARM:
         # Children already offline fold under this new root.
         child_ids = select(Device.id).where(Device.parent_id == device_id)
         session.execute(update(Alarm).where(Alarm.device_id.in_(child_ids), Alarm.alarm_type == OFFLINE_ALARM,
                                             Alarm.state != "cleared", Alarm.root_alarm_id.is_(None))
                         .values(root_alarm_id=alarm.id, suppressed=True))
+    return alarm
+
+
+def _savepoint(session: Session):
+    """``session.begin_nested()`` that stays inside the session's transaction on SQLite too: the
+    pysqlite driver does not BEGIN before a SAVEPOINT, so its RELEASE would commit on its own."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()
+
+
+def _repeat(session: Session, alarm: Alarm, severity: str, message: str, at: datetime) -> Alarm:
+    # Counted in SQL, so two writers that both saw count = n end at n + 2, not n + 1.
+    session.execute(update(Alarm).where(Alarm.id == alarm.id).values(count=Alarm.count + 1))
+    session.refresh(alarm, ["count"])
+    alarm.last_at = at
+    if _rank(severity) > _rank(alarm.severity):  # escalate; de-escalation comes from change_severity
+        alarm.severity = severity
+    if message:
+        alarm.message = message
+    session.flush()
+    return alarm
+
+
+SEVERITY_HISTORY_MAX = 20
+
+
+def change_severity(session: Session, *, device_id: int, alarm_type: str, severity: str, reason: str,
+                    at: datetime | None = None) -> Alarm | None:
+    """Set the open alarm's severity to what the rule levels say now — up or DOWN (IOT-5
+    "severity escalates and de-escalates"); old → new is kept in ``details["severity_history"]``
+    (the last 20). Does nothing when the device has no open alarm of that type."""
+    if severity not in SEVERITIES:
+        raise Invalid(f"unknown severity {severity!r}; one of: {', '.join(SEVERITIES)}")
+    alarm = open_alarm(session, device_id, alarm_type)
+    if alarm is None or alarm.severity == severity:
+        return alarm
+    at = at or utcnow()
+    history = list((alarm.details or {}).get("severity_history") or [])
+    history.append({"from": alarm.severity, "to": severity, "at": at.isoformat(), "reason": reason})
+    alarm.details = {**(alarm.details or {}), "severity_history": history[-SEVERITY_HISTORY_MAX:]}
+    alarm.severity = severity
+    session.flush()
     return alarm
 
 
