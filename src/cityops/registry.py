@@ -36,8 +36,10 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.devices.checks import register as metadata_checks
     from cityops.devices.sync import register as upstream_sync
     from cityops.ingest.jobs import register as ingest_jobs
+    from cityops.monitoring.kpi_history import register as kpi_history_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
     metadata_checks(scheduler)
     upstream_sync(scheduler)
+    kpi_history_jobs(scheduler)

@@ -81,3 +81,83 @@ def test_online_rate_kpi(client, auth_headers, db):
     assert body["groups"] == [{"key": "310105001", "devices": 3, "online": 3, "rate": 1.0}]
     assert client.get("/api/v1/kpi/online-rate?by=password", headers=h).status_code == 422
     assert client.get("/api/v1/kpi/alarm-times", headers=h).json()["alarms"] == 0
+
+
+def _console(client, make_user, role, street=None):
+    from tests.conftest import PASSWORD
+
+    client.cookies.clear()
+    name = make_user(role, street)
+    client.post("/login", data={"username": name, "password": PASSWORD})
+    return name
+
+
+def _csrf(html):
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_board_comments_and_colours(client, auth_headers, make_user, db):
+    """The board shows severity colours, the sound controls and an expandable comment form (IOT-5)."""
+    _, aid = _alarm(db, client, auth_headers("admin"))
+    name = _console(client, make_user, "duty")
+    html = client.get("/console/alarms").text
+    assert f'id="alarm-{aid}"' in html and 'data-severity="critical"' in html and "sev-row-critical" in html
+    assert 'id="sound-enable"' in html and "开启声音" in html and "静音" in html
+    assert 'hx-trigger="every 10s, board-refresh"' in html and "/static/alarm-board.js" in html
+    assert f'id="notes-{aid}"' in html and "备注（0）" in html
+    csrf = _csrf(html)
+    r = client.post(f"/console/alarms/{aid}/comment", data={"csrf": csrf, "text": "已电话通知物业",
+                                                           "state": "active", "severity": "critical"},
+                    follow_redirects=False)
+    assert r.status_code == 303  # back to the board with its filter
+    assert r.headers["location"].startswith("/console/alarms?state=active&severity=critical&flash=")
+    html = client.get("/console/alarms").text
+    assert "备注（1）" in html and "已电话通知物业" in html and name in html
+    r = client.post(f"/console/alarms/{aid}/comment", data={"csrf": csrf, "text": "  "})
+    assert "操作失败" in r.text and "备注内容不能为空" in r.text
+    assert client.post(f"/console/alarms/{aid}/comment", data={"csrf": "forged", "text": "x"}).status_code == 403
+    assert client.post(f"/console/alarms/{aid}/shout", data={"csrf": csrf}).status_code == 404
+
+
+def test_alarm_detail_page(client, auth_headers, make_user, db):
+    from cityops.monitoring import comments
+
+    d, aid = _alarm(db, client, auth_headers("admin"))
+    with db.session() as s:
+        service.change_severity(s, device_id=d["id"], alarm_type="smoke_alarm", severity="major", reason="浓度回落")
+        service.change_severity(s, device_id=d["id"], alarm_type="smoke_alarm", severity="critical",
+                                reason="烟雾浓度持续升高")
+        service.raise_alarm(s, device_id=d["id"], alarm_type="smoke_alarm", severity="critical", source="vendor")
+        comments.add_comment(s, aid, author="zhang", text="网格员已到场")
+    _console(client, make_user, "duty")
+    html = client.get(f"/console/alarms/{aid}").text
+    assert f"告警 #{aid}" in html and "烟雾报警" in html and "处置过程" in html
+    assert "级别变化：紧急 → 重要（浓度回落）" in html and "级别变化：重要 → 紧急（烟雾浓度持续升高）" in html
+    assert "累计 2 次" in html and "zhang：网格员已到场" in html
+    assert 'id="alarm-device-states"' in html and "从未上报 → 在线" in html
+    csrf = _csrf(html)
+    r = client.post(f"/console/alarms/{aid}/ack", data={"csrf": csrf, "text": "收到", "back": "detail"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/console/alarms/{aid}?")
+    r = client.post(f"/console/alarms/{aid}/clear", data={"csrf": csrf, "text": "", "back": "detail"})
+    assert "操作失败" in r.text and "处置过程" in r.text  # stays on the alarm's page
+    client.post(f"/console/alarms/{aid}/clear", data={"csrf": csrf, "text": "误报：厨房油烟", "back": "detail"})
+    html = client.get(f"/console/alarms/{aid}").text
+    order = [html.index(x) for x in ("紧急告警产生", "级别变化", "网格员已到场", "确认：收到", "清除：误报：厨房油烟")]
+    assert order == sorted(order)
+    assert client.get("/console/alarms/999999").status_code == 404
+
+
+def test_alarm_detail_street_scope(client, auth_headers, make_user, db):
+    _, aid = _alarm(db, client, auth_headers("admin"))  # 华阳路街道
+    _console(client, make_user, "street", "310105004")
+    assert client.get(f"/console/alarms/{aid}").status_code == 404
+    html = client.get("/console/alarms").text
+    assert f'id="alarm-{aid}"' not in html
+    _console(client, make_user, "street", "310105001")
+    assert client.get(f"/console/alarms/{aid}").status_code == 200
+    _console(client, make_user, "auditor")
+    html = client.get(f"/console/alarms/{aid}").text
+    assert "处置过程" in html and 'id="comment-form"' not in html  # auditors read only

@@ -1,19 +1,27 @@
-"""Alarms and device state history API (IOT-5)."""
+"""Monitoring API (IOT-5): alarms and their comments, device state history, KPIs (live, daily
+history, CSV/XLSX exports) and maintenance windows."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
 from cityops.auth.deps import ALL_ROLES, DbSession, Principal, require
 from cityops.core.pagination import Page, PageParams, page_params
 from cityops.core.schemas import LocalTime, Out
 from cityops.devices.service import get_device
-from cityops.monitoring import kpi, maintenance, service
+from cityops.devices.transfer import CONTENT_TYPES
+from cityops.monitoring import (
+    comments,
+    kpi,
+    kpi_export,
+    kpi_history,
+    maintenance,
+    service,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
@@ -87,36 +95,103 @@ def state_history(device_id: int, session: DbSession, p: Reader,
     return [StateChangeOut.model_validate(c) for c in service.state_history(session, device_id, limit)]
 
 
-@router.get("/kpi/online-rate")
+Fmt = Annotated[str, Query(alias="format", pattern="^(json|csv|xlsx)$")]
+SHEET = {200: {"content": {"application/json": {}, "text/csv": {}, CONTENT_TYPES["xlsx"]: {}},
+               "description": "JSON, or a CSV (UTF-8 with BOM) / XLSX sheet with Chinese headers"}}
+
+
+@router.get("/kpi/online-rate", responses=SHEET)
 def online_rate(session: DbSession, p: Reader,
-                by: Annotated[str, Query(pattern="^(street_code|vendor|device_type|platform|tag)$")] = "street_code"):
-    """Live device online rate (设备在线率), overall and grouped."""
+                by: Annotated[str, Query(pattern="^(street_code|vendor|device_type|platform|tag)$")] = "street_code",
+                fmt: Fmt = "json"):
+    """Live device online rate (设备在线率), overall and grouped; `format=csv|xlsx` downloads it."""
+    if fmt != "json":
+        return kpi_export.live_download(session, fmt, by=by, scope=p.street_scope)
     return {"overall": kpi.overall(session, scope=p.street_scope),
             "by": by, "groups": kpi.online_rate(session, by=by, scope=p.street_scope)}
 
 
+def _history_scope(session, p: Principal, street: str | None) -> str | None:
+    """Street users see their own street whatever they ask; others may pick one (empty = district)."""
+    if p.street_scope:
+        return p.street_scope
+    if street:
+        from cityops.geo.service import get_street
+
+        get_street(session, street)  # an unknown street is a 404, not an empty history
+    return street or None
+
+
+@router.get("/kpi/online-rate/daily", responses=SHEET)
+def online_rate_daily(session: DbSession, p: Reader, dimension: str = "overall",
+                      start: Annotated[str | None, Query(alias="from")] = None,
+                      end: Annotated[str | None, Query(alias="to")] = None,
+                      street: str | None = None, fmt: Fmt = "json"):
+    """Daily online rate history (IOT-5): time-weighted availability from 5-minute samples,
+    per Asia/Shanghai day; `dimension` = overall|street_code|vendor|device_type|platform|tag;
+    `from`/`to` as YYYY-MM-DD (default the last 30 days); `street` = a street's own figures."""
+    kpi_history.check_dimension(dimension)
+    d0, d1 = kpi_history.parse_period(start, end)
+    scope = _history_scope(session, p, street)
+    if fmt != "json":
+        return kpi_export.daily_download(session, fmt, dimension=dimension, start=d0, end=d1, scope=scope)
+    rows = kpi_history.daily_online_rate(session, dimension=dimension, start=d0, end=d1, scope=scope)
+    names = kpi_history.key_labels(session, dimension, sorted({r["key"] for r in rows}), scope=scope)
+    return {"dimension": dimension, "from": d0, "to": d1, "scope": scope or "",
+            "items": [{**r, "name": names.get(r["key"], r["key"])} for r in rows]}
+
+
 @router.get("/kpi/flapping")
-def flapping(session: DbSession, p: Reader, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24):
-    """Top flapping devices: most online/offline changes in the last `hours`."""
+def flapping(session: DbSession, p: Reader, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
+             limit: Annotated[int, Query(ge=1, le=100)] = 10):
+    """Top flapping devices: most online/offline changes in the last `hours` (own street for street users)."""
     from datetime import timedelta
 
     from cityops.core.timeutil import utcnow
 
-    rows = service.top_flapping(session, since=utcnow() - timedelta(hours=hours), limit=50)
-    out = []
-    for device_id, n in rows:
-        try:
-            d = get_device(session, device_id, scope=p.street_scope)
-        except Exception:  # outside the caller's street
-            continue
-        out.append({"device_id": device_id, "code": d.code, "name": d.name, "changes": n})
-    return out[:10]
+    return kpi_history.top_flapping(session, since=utcnow() - timedelta(hours=hours), scope=p.street_scope,
+                                    limit=limit)
 
 
 @router.get("/kpi/alarm-times")
-def alarm_times(session: DbSession, _: Reader):
-    """Mean time to acknowledge and to clear alarms."""
-    return kpi.alarm_times(session)
+def alarm_times(session: DbSession, p: Reader):
+    """Mean time to acknowledge and to clear alarms (own street for street users)."""
+    return kpi.alarm_times(session, scope=p.street_scope)
+
+
+@router.get("/kpi/alarm-times/history")
+def alarm_times_history(session: DbSession, p: Reader, group: Annotated[str, Query(pattern="^(day|street)$")] = "day",
+                        start: Annotated[str | None, Query(alias="from")] = None,
+                        end: Annotated[str | None, Query(alias="to")] = None):
+    """MTTA/MTTC (seconds) per day or per street of the alarms raised in [from, to] (local dates);
+    suppressed alarms are left out."""
+    d0, d1 = kpi_history.parse_period(start, end)
+    return {"group": group, "from": d0, "to": d1,
+            "items": kpi_history.alarm_times_by(session, group=group, start=d0, end=d1, scope=p.street_scope)}
+
+
+class CommentIn(BaseModel):
+    text: str = Field(min_length=1, max_length=comments.MAX_TEXT)
+
+
+class CommentOut(Out):
+    id: int
+    alarm_id: int
+    author: str
+    text: str
+    at: LocalTime
+
+
+@router.get("/alarms/{alarm_id}/comments", response_model=list[CommentOut])
+def alarm_comments(alarm_id: int, session: DbSession, p: Reader):
+    return [CommentOut.model_validate(c) for c in comments.list_comments(session, alarm_id, scope=p.street_scope)]
+
+
+@router.post("/alarms/{alarm_id}/comments", response_model=CommentOut, status_code=201)
+def add_alarm_comment(alarm_id: int, body: CommentIn, session: DbSession, p: Handler):
+    """A note on the alarm (IOT-5); same street scope as acknowledging it."""
+    return CommentOut.model_validate(comments.add_comment(session, alarm_id, author=p.username, text=body.text,
+                                                          scope=p.street_scope))
 
 
 class WindowIn(BaseModel):

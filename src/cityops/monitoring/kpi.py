@@ -1,6 +1,7 @@
 """Device KPIs (IOT-5): live online rate (设备在线率) by street, vendor, type or tag, and alarm
 handling times. Retired and planned devices are not counted; never-seen devices count as
-not online (they were installed and have not reported)."""
+not online (they were installed and have not reported). The daily history sampled from these
+figures is in `kpi_history`."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from cityops.monitoring.models import Alarm
 DIMENSIONS = ("street_code", "vendor", "device_type", "platform", "tag")
 
 
-def _in_maintenance(session: Session) -> list[int]:
-    """Devices under a maintenance window now are left out of the online rate."""
+def _in_maintenance(session: Session, at: datetime | None = None) -> list[int]:
+    """Devices under a maintenance window at `at` (now) are left out of the online rate."""
     from cityops.monitoring.maintenance import devices_in_maintenance
 
-    return list(devices_in_maintenance(session))
+    return list(devices_in_maintenance(session, at))
 
 
-def online_rate(session: Session, *, by: str = "street_code", scope: str | None = None) -> list[dict[str, Any]]:
+def online_rate(session: Session, *, by: str = "street_code", scope: str | None = None,
+                at: datetime | None = None) -> list[dict[str, Any]]:
     if by not in DIMENSIONS:
         raise Invalid(f"cannot group by {by!r}; one of: {', '.join(DIMENSIONS)}")
     online = func.sum(case((Device.online.is_(True), 1), else_=0))
@@ -37,7 +39,7 @@ def online_rate(session: Session, *, by: str = "street_code", scope: str | None 
         key = getattr(Device, by).label("key")
         q = select(key, func.count(Device.id), online).select_from(Device)
     q = q.where(counted)
-    maint = _in_maintenance(session)
+    maint = _in_maintenance(session, at)
     if maint:
         q = q.where(Device.id.not_in(maint))
     if scope:
@@ -47,12 +49,12 @@ def online_rate(session: Session, *, by: str = "street_code", scope: str | None 
             for k, n, o in rows]
 
 
-def overall(session: Session, *, scope: str | None = None) -> dict[str, Any]:
+def overall(session: Session, *, scope: str | None = None, at: datetime | None = None) -> dict[str, Any]:
     q = select(func.count(Device.id), func.sum(case((Device.online.is_(True), 1), else_=0)),
                func.sum(case((Device.online.is_(False), 1), else_=0)),
                func.sum(case((Device.last_seen_at.is_(None), 1), else_=0))).where(
         Device.status.in_(("active", "maintenance")))
-    maint = _in_maintenance(session)
+    maint = _in_maintenance(session, at)
     if maint:
         q = q.where(Device.id.not_in(maint))
     if scope:
@@ -63,18 +65,29 @@ def overall(session: Session, *, scope: str | None = None) -> dict[str, Any]:
             "rate": round(on / n, 4) if n else None}
 
 
-def alarm_times(session: Session, *, since: datetime | None = None) -> dict[str, Any]:
-    """Mean time to acknowledge and to clear, in seconds, over alarms raised since `since`."""
-    q = select(Alarm.first_at, Alarm.acked_at, Alarm.cleared_at)
+def alarm_times(session: Session, *, since: datetime | None = None, until: datetime | None = None,
+                scope: str | None = None) -> dict[str, Any]:
+    """Mean time to acknowledge and to clear, in seconds, over alarms raised in [since, until);
+    a street user's figure covers the devices of their street only. Suppressed alarms
+    (maintenance, folded under a gateway or a flapping device) are left out: nobody was called."""
+    q = select(Alarm.first_at, Alarm.acked_at, Alarm.cleared_at).where(Alarm.suppressed.is_(False))
     if since:
         q = q.where(Alarm.first_at >= since)
-    ack, clr, total = [], [], 0
-    for first, acked, cleared in session.execute(q):
-        total += 1
+    if until:
+        q = q.where(Alarm.first_at < until)
+    if scope:
+        q = q.where(Alarm.device_id.in_(select(Device.id).where(Device.street_code == scope)))
+    return times_summary(session.execute(q).all())
+
+
+def times_summary(rows: list[tuple[datetime, datetime | None, datetime | None]]) -> dict[str, Any]:
+    """MTTA/MTTC over (first_at, acked_at, cleared_at) rows; None when nothing was acknowledged/cleared."""
+    ack, clr = [], []
+    for first, acked, cleared in rows:
         if acked:
             ack.append((acked - first).total_seconds())
         if cleared:
             clr.append((cleared - first).total_seconds())
-    mean = lambda xs: round(sum(xs) / len(xs), 1) if xs else None  # noqa: E731
-    return {"alarms": total, "mtta_s": mean(ack), "mttc_s": mean(clr),
+    mean = lambda xs: round(sum(xs) / len(xs), 1) if xs else None
+    return {"alarms": len(rows), "mtta_s": mean(ack), "mttc_s": mean(clr),
             "acknowledged": len(ack), "cleared": len(clr)}

@@ -99,6 +99,45 @@ class MaintenanceWindow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+from datetime import date  # noqa: E402  (appended section: KPI history and alarm comments)
+
+
+class KpiOnlineDaily(Base):
+    """Daily online rate (设备在线率) history per street scope, dimension and key (IOT-5).
+
+    Running accumulators filled by 5-minute samples of the live figure: rate of the day =
+    online_samples / device_samples (time-weighted availability, Zabbix-style). `scope` is ""
+    for the district, else a street code (the same figures seen from one street). `last_slot`
+    is the last 5-minute slot counted, so a second run in the same slot adds nothing."""
+
+    __tablename__ = "kpi_online_daily"
+    __table_args__ = (Index("uq_kpi_online_daily_key", "day", "scope", "dimension", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(index=True)  # Asia/Shanghai date of the samples
+    scope: Mapped[str] = mapped_column(String(16), default="")
+    dimension: Mapped[str] = mapped_column(String(16))  # overall | street_code | vendor | device_type | platform | tag
+    key: Mapped[str] = mapped_column(String(160), default="")
+    devices: Mapped[int] = mapped_column(Integer, default=0)  # counted devices at the last sample
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    device_samples: Mapped[int] = mapped_column(Integer, default=0)
+    online_samples: Mapped[int] = mapped_column(Integer, default=0)
+    last_slot: Mapped[datetime] = mapped_column()
+
+
+class AlarmComment(Base):
+    """A note on an alarm by the people handling it (IOT-5). Runtime data like the alarm itself,
+    so not in the audit chain; rows are never edited."""
+
+    __tablename__ = "alarm_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 RULE_SCOPES = ("product", "tag", "device")
 RULE_MODES = ("replace", "add", "disable")
 
