@@ -27,8 +27,12 @@ def routers() -> list[APIRouter]:
     from cityops.monitoring.rules_pages import router as rules_pages
     from cityops.geo.api import router as geo_api
     from cityops.web.pages import router as console
+    from cityops.duty.api import router as duty_api
+    from cityops.duty.pages import router as duty_pages
+    from cityops.notify.api import router as notify_api
+    from cityops.notify.pages import router as notify_pages
 
-    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages, devices_pages, monitoring_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages, devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
@@ -36,10 +40,12 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.devices.checks import register as metadata_checks
     from cityops.devices.sync import register as upstream_sync
     from cityops.ingest.jobs import register as ingest_jobs
+    from cityops.notify.jobs import register as notify_jobs
     from cityops.monitoring.kpi_history import register as kpi_history_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
     metadata_checks(scheduler)
     upstream_sync(scheduler)
+    notify_jobs(scheduler)
     kpi_history_jobs(scheduler)

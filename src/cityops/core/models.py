@@ -6,9 +6,11 @@ from cityops.catalog import models as catalog_models  # noqa: F401
 from cityops.devices import models as device_models  # noqa: F401
 from cityops.devices import quality_models as device_quality_models  # noqa: F401
 from cityops.devices import sync_models as device_sync_models  # noqa: F401
+from cityops.duty import models as duty_models  # noqa: F401
 from cityops.geo import models as geo_models  # noqa: F401
 from cityops.ingest import models as ingest_models  # noqa: F401
 from cityops.monitoring import models as monitoring_models  # noqa: F401
+from cityops.notify import models as notify_models  # noqa: F401
 from cityops.core.db import Base
 
 metadata = Base.metadata

@@ -32,13 +32,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Severity(str, enum.Enum):
+    """The alarms' four levels (`monitoring.models.SEVERITIES`), lowest first."""
+
     INFO = "info"
     WARNING = "warning"
+    MAJOR = "major"
     CRITICAL = "critical"
 
     @property
     def label(self) -> str:
-        return {"info": "提示", "warning": "警告", "critical": "紧急"}[self.value]
+        return {"info": "提示", "warning": "警告", "major": "重要", "critical": "紧急"}[self.value]
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
 
 
 @dataclass

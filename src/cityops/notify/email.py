@@ -63,7 +63,7 @@ def _tls_context(s: Settings) -> ssl.SSLContext:
 
 def html_body(n: Notification) -> str:
     sev = Severity(n.severity)
-    colour = {"info": "#1677ff", "warning": "#fa8c16", "critical": "#f5222d"}[sev.value]
+    colour = {"info": "#1677ff", "warning": "#fa8c16", "major": "#fa541c", "critical": "#f5222d"}[sev.value]
     paras = "".join(f"<p>{html.escape(line)}</p>" for line in n.text.splitlines() if line.strip())
     links = "".join(f'<li><a href="{html.escape(link.url, quote=True)}">{html.escape(link.title)}</a></li>'
                     for link in n.links)

@@ -44,7 +44,8 @@ RETRYABLE_ERRCODES = {-1, 45009}
 ERRCODE_RATE_LIMIT = 45009
 ERRCODE_INVALID_WEBHOOK = 93000
 
-_COLOUR = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "warning"}
+_COLOUR = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.MAJOR: "warning",
+           Severity.CRITICAL: "warning"}
 
 
 class Settings(BaseModel):

@@ -1,0 +1,44 @@
+"""The demo roster (IOT-5 / OPS-3): nothing is seeded on a fresh install; `seed_demo` called
+explicitly creates a team on duty, simulator channels and a policy that really delivers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from cityops.devices import service as devices
+from cityops.duty import service
+from cityops.duty.models import Contact
+from cityops.monitoring import service as alarms
+from cityops.notify import jobs
+from cityops.notify import service as notify
+from cityops.sim.notify import NotifySim, serve
+
+T0 = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 Beijing
+
+
+def test_fresh_install_has_no_roster(db):
+    with db.session() as s:
+        assert service.list_contacts(s) == [] and service.list_teams(s) == []
+        assert notify.list_channels(s) == [] and notify.list_policies(s) == []
+
+
+def test_seed_demo_delivers_to_the_simulator(db):
+    sim = NotifySim()  # the simulator's default keys, as `cityops demo` runs it
+    with serve(sim) as url:
+        with db.session() as s:
+            assert service.seed_demo(s, sim_url=url, now=T0) is True
+            assert service.seed_demo(s, sim_url=url, now=T0) is False  # idempotent
+            on = [(sh.role, c.name) for sh, c in service.on_duty(s, at=T0)]
+            assert on == [("leader", "王建国（演示）"), ("member", "李晓梅（演示）")]
+            night = [c.name for _, c in service.on_duty(s, at=T0 + timedelta(hours=12))]
+            assert night == ["陈志强（演示）"]
+            assert all(c.note == "演示数据" for c in s.query(Contact))
+            dev = devices.create_device(s, name="演示烟感", external_id="demo-1", lon=121.420, lat=31.222,
+                                        product_id=devices.product_by_code(s, "SMOKE-NB-CTW").id)
+            alarms.raise_alarm(s, device_id=dev.id, alarm_type="smoke_alarm", severity="critical", source="vendor",
+                               message="烟雾报警", at=T0)
+        jobs.run(db, now=T0)
+        jobs.run(db, now=T0 + timedelta(minutes=10))
+        assert len(sim.wecom) == 1 and "<@wangjianguo>" in sim.wecom[0]["markdown"]["content"]
+        assert sorted(m for x in sim.sms for m in x["mobiles"]) == ["13900000001", "13900000002"]
+        assert sim.sms_rejected == []
