@@ -291,6 +291,23 @@ def bench_ingest_http(database: str, messages: int, concurrency: int, devices: i
     click.echo(json.dumps(run(database, messages, concurrency, devices)))
 
 
+@bench.command("ingest-mqtt")
+@click.option("--database", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True)
+@click.option("--devices", default=10_000, show_default=True)
+@click.option("--messages", default=100_000, show_default=True, help="messages in the saturation phase")
+@click.option("--paced-seconds", "paced_s", default=10.0, show_default=True)
+@click.option("--broker-url", default=None, help="an existing broker (default: a private Mosquitto)")
+@click.option("--lag-devices", default=100_000, show_default=True)
+@click.option("--batch", "batch_max", default=500, show_default=True)
+def bench_ingest_mqtt(database: str, devices: int, messages: int, paced_s: float, broker_url: str | None,
+                      lag_devices: int, batch_max: int) -> None:
+    """IOT-5: MQTT through Mosquitto into cityops with rules on (prints JSON)."""
+    from cityops.bench import ingest_mqtt
+
+    click.echo(json.dumps(ingest_mqtt.run(database, devices, messages, paced_s, broker_url, lag_devices, batch_max),
+                          ensure_ascii=False))
+
+
 @bench.command("liveness")
 @click.option("--devices", default=100_000, show_default=True)
 @click.option("--tick", "tick_s", default=0.2, show_default=True)
