@@ -42,6 +42,15 @@ def prepare_demo(db: Database) -> str | None:
     return password
 
 
+def seed_notifications(db: Database, sim_url: str) -> bool:
+    """The demo duty team, its shifts, the notification simulator's channels and one routing
+    policy (IOT-5), once; False when they exist already."""
+    from cityops.duty.service import seed_demo
+
+    with acting_as("system:demo"), db.session() as s:
+        return seed_demo(s, sim_url=sim_url)
+
+
 def start_simulators(app_or_ctx, base_url: str, *, seed: int = DEMO_SEED, size: int = DEMO_FLEET_SIZE,
                      period_s: float = 60.0, mqtt_url: str | None = None, **runner_options):
     """Register the simulated Changning fleet (once; idempotent) and start it against the

@@ -50,6 +50,8 @@ def test_demo_serves_a_living_district(tmp_path):
         assert online >= 20, "simulated devices report over real HTTP"
         total = httpx.get(base + "/api/v1/devices?limit=1", headers=h).json()["total"]
         assert total > 2500
+        channels = httpx.get(base + "/api/v1/notify/channels", headers=h).json()
+        assert {c["kind"] for c in channels} >= {"wecom", "sms"}, "demo alarms reach the notification simulator"
         assert "Traceback" not in open(out.name).read()
     finally:
         proc.terminate()

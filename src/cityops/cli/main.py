@@ -62,13 +62,17 @@ def serve(host: str, port: int, role: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--var-dir", default="./var", show_default=True, type=click.Path(file_okay=False))
-def demo(host: str, port: int, var_dir: str) -> None:
+@click.option("--notify-sim-port", default=None, type=int, help="notification simulator port [default: port + 1]")
+def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None) -> None:
     """A living demo district on the embedded defaults (./var/demo.db)."""
+    from contextlib import ExitStack
+
     import uvicorn
 
     from cityops.app import create_app
     from cityops.core import logging as logsetup
-    from cityops.demo import prepare_demo, start_simulators
+    from cityops.demo import prepare_demo, seed_notifications, start_simulators
+    from cityops.sim.notify import NotifySim, serve as serve_notify_sim
 
     vdir = Path(var_dir)
     vdir.mkdir(parents=True, exist_ok=True)
@@ -92,11 +96,14 @@ def demo(host: str, port: int, var_dir: str) -> None:
     click.echo("")
     sys.stdout.flush()
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
-    try:
+    with ExitStack() as stack:
+        # A fixed port: the demo's notification channels are stored with this address.
+        sim_url = stack.enter_context(serve_notify_sim(NotifySim(), port=notify_sim_port or port + 1))
+        seed_notifications(app.state.ctx.db, sim_url)
+        click.echo(f"  notification simulator (WeCom robot, SMS, voice): {sim_url}  — see /console/notifications")
+        runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
+        stack.callback(runner.stop)
         uvicorn.run(app, host=host, port=port, log_config=None)
-    finally:
-        runner.stop()
 
 
 @cli.group()

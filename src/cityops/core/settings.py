@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("./var")
     database_url: str = ""  # empty: SQLite file under var_dir
     mqtt_url: str | None = None
+    public_url: str = ""  # the console's address as people reach it; makes links in notifications absolute
     mqtt_client_id: str = ""  # empty: cityops-<host>-<role>; every worker needs its own
     # Signing keys. Unset: generated once and kept in var_dir (mode 0600), so
     # tokens and the audit chain survive restarts without a key in the environment.

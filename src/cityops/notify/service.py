@@ -142,9 +142,9 @@ def send_test(session: Session, channel_id: int, *, contact_id: int | None = Non
 def alarms_link() -> str:
     """Where the message points to. CITYOPS_PUBLIC_URL (the console's address as people
     reach it) makes the link absolute; without it the path alone is given."""
-    import os
+    from cityops.core.settings import get_settings
 
-    base = os.environ.get("CITYOPS_PUBLIC_URL", "").rstrip("/")
+    base = get_settings().public_url.rstrip("/")
     return f"{base}/console/alarms"
 
 
