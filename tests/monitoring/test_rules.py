@@ -550,3 +550,21 @@ def test_micro_benchmark(clock, capsys):
     with capsys.disabled():
         print(f"\n[IOT-5 rules bench] {dt / n * 1e6:.1f} µs/message, "
               f"{dt / n / len(rules) * 1e6:.2f} µs/rule ({len(rules)} rules, 4 properties)")
+
+
+def test_views_keep_reading_times_and_rates_only_for_rules_that_use_them(clock):
+    """Memory per tracked device (IOT-5 §6): a plain threshold keeps latest values only; a
+    stale or rate-of-change rule adds what it needs, also when added by a reload."""
+    rules = {DEV: [WATER]}
+    e = RuleEngine(lambda d: rules.get(d, []), clock)
+    e.on_message(DEV, tel(water_level=3, battery=80))
+    view = e._views[DEV]
+    assert view.seen is None and view.prev is None and view.rate is None
+    assert e.value(DEV, "battery") == 80, "latest values are kept for every property"
+    rules[DEV] = [WATER, Rule(id="rise", alarm_type="水位上涨过快",
+                              condition=RateOfChange(property="water_level", op=">=", value=1, per_s=60))]
+    e.invalidate()
+    e.on_message(DEV, tel(water_level=3))
+    clock.advance(60)
+    assert actions(e.on_message(DEV, tel(water_level=5))) == [("rise", "raise")]
+    assert view.prev is not None and view.seen is None

@@ -168,9 +168,10 @@ class _View:
     def __init__(self, first_seen: float) -> None:
         self.raw: dict[str, _Any] = {}
         self.num: dict[str, float] = {}  # coerced numeric values (absent if not numeric)
-        self.seen: dict[str, float] = {}  # property → last reading time
-        self.rate: dict[str, float] = {}  # property → units/s between the two latest numeric samples
-        self.prev: dict[str, tuple[float, float]] = {}  # property → (value, time) of the latest numeric sample
+        # Kept only when the device has a rule that needs them (memory per device, IOT-5 §6):
+        self.seen: dict[str, float] | None = None  # property → last reading time (stale rules)
+        self.rate: dict[str, float] | None = None  # property → units/s between the two latest numeric samples
+        self.prev: dict[str, tuple[float, float]] | None = None  # property → (value, time) of the latest sample
         self.first_seen = first_seen
         self.event: str | None = None  # only set while evaluating the message that carries it
         self.event_state: str | None = None
@@ -199,7 +200,7 @@ _Pred = Callable[[_View], bool]
 
 class _Compiled:
     __slots__ = ("rule", "id", "test", "clear", "momentary", "timed", "for_s", "repeat", "quiet_clear",
-                 "value_of", "props")
+                 "value_of", "props", "needs_seen", "needs_rate")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -215,6 +216,8 @@ class _Compiled:
         self.repeat = rule.repeat
         self.timed = has_stale or self.for_s > 0 or self.quiet_clear
         self.props = _props(cond)
+        self.needs_seen = has_stale
+        self.needs_rate = _has(cond, RateOfChange) or _has(clear, RateOfChange)
         first = self.props[0] if self.props else None
         self.value_of: Callable[[_View], _Any] = (
             (lambda v: v.raw.get(first)) if first is not None else (lambda v: v.event))
@@ -284,7 +287,7 @@ def _compile(c: Condition) -> _Pred:
     if isinstance(c, RateOfChange):
         prop, fn, val, per, ab = c.property, _OPS[c.op], c.value, c.per_s, c.absolute
         def t_rate(v: _View) -> bool:
-            r = v.rate.get(prop)
+            r = v.rate.get(prop) if v.rate else None
             if r is None:
                 return False
             r *= per
@@ -293,7 +296,7 @@ def _compile(c: Condition) -> _Pred:
     if isinstance(c, Stale):
         prop, after = c.property, c.after_s
         def t_stale(v: _View) -> bool:
-            return v.now - v.seen.get(prop, v.first_seen) >= after
+            return v.now - (v.seen.get(prop, v.first_seen) if v.seen else v.first_seen) >= after
         return t_stale
     if isinstance(c, Event):
         names, states = frozenset(c.events), frozenset(c.states)
@@ -343,6 +346,7 @@ class RuleEngine:
         self.emit_repeats = emit_repeats
         self._views: dict[int, _View] = {}
         self._compiled: dict[str, _Compiled] = {}  # rule JSON → compiled rule (shared across devices)
+        self._by_obj: dict[int, _Compiled] = {}  # id(rule) → compiled: rule lists are shared, skip the JSON key
         self._timed: dict[int, list[_State]] = {}  # device → states that need tick()
 
     # -- rules ----------------------------------------------------------------------------
@@ -353,10 +357,15 @@ class RuleEngine:
         return [r for r in (rules or []) if r.enabled]
 
     def _compile_rule(self, rule: Rule) -> _Compiled:
+        comp = self._by_obj.get(id(rule))
+        if comp is not None and comp.rule is rule:
+            return comp
         key = rule.model_dump_json()
         comp = self._compiled.get(key)
         if comp is None:
             comp = self._compiled[key] = _Compiled(rule)
+        if comp.rule is rule:
+            self._by_obj[id(rule)] = comp
         return comp
 
     def _states(self, device_id: int, view: _View) -> list[_State]:
@@ -364,6 +373,15 @@ class RuleEngine:
         if states is None:
             states = view.states = [_State(self._compile_rule(r)) for r in self._rules_of(device_id)]
             self._index_timed(device_id, states)
+            if any(s.rule.needs_seen for s in states):
+                view.seen = view.seen if view.seen is not None else {}
+            else:
+                view.seen = None
+            if any(s.rule.needs_rate for s in states):
+                view.rate = view.rate if view.rate is not None else {}
+                view.prev = view.prev if view.prev is not None else {}
+            else:
+                view.rate = view.prev = None
         return states
 
     def _index_timed(self, device_id: int, states: list[_State]) -> None:
@@ -377,6 +395,8 @@ class RuleEngine:
         """Re-read the rules of one device (or all) now. State of rules whose id and definition
         are unchanged is kept (an active alarm stays active); state of removed or changed rules
         is dropped without a signal (the alarm layer should close alarms of removed rules)."""
+        if device_id is None:
+            self._by_obj.clear()  # a reload brings new rule objects; do not keep the old ones alive
         ids = [device_id] if device_id is not None else list(self._views)
         for d in ids:
             view = self._views.get(d)
@@ -415,24 +435,28 @@ class RuleEngine:
         if view is None:
             view = self._views[device_id] = _View(now)
         view.now = now
+        states = self._states(device_id, view)
+        seen, prev = view.seen, view.prev
         for k, raw in msg.properties.items():
             view.raw[k] = raw
-            view.seen[k] = now
+            if seen is not None:
+                seen[k] = now
             x = to_number(raw)
             if x is None:
                 view.num.pop(k, None)
                 continue
             view.num[k] = x
-            p = view.prev.get(k)
-            if p is not None and now > p[1]:
-                view.rate[k] = (x - p[0]) / (now - p[1])
-            view.prev[k] = (x, now)
+            if prev is not None:
+                p = prev.get(k)
+                if p is not None and now > p[1]:
+                    view.rate[k] = (x - p[0]) / (now - p[1])
+                prev[k] = (x, now)
         if msg.event:
             view.event = msg.event.strip().lower()
             view.event_state = msg.event_state
         out: list[Signal] = []
         try:
-            for st in self._states(device_id, view):
+            for st in states:
                 self._eval(device_id, st, view, now, out, True)
         finally:
             view.event = view.event_state = None
@@ -571,6 +595,8 @@ class RuleEngine:
 
     def active(self, device_id: int | None = None) -> list[tuple[int, str]]:
         """(device_id, rule_id) of every raised alarm (of one device)."""
+        if device_id is None:
+            self._by_obj.clear()  # a reload brings new rule objects; do not keep the old ones alive
         ids = [device_id] if device_id is not None else list(self._views)
         return [(d, s.rule.id) for d in ids if d in self._views
                 for s in (self._views[d].states or []) if s.active]
@@ -603,9 +629,9 @@ class RuleEngine:
                                     "def": s.rule.rule.model_dump(mode="json")}
             devices[str(d)] = {
                 "raw": {k: _jsonable(x) for k, x in v.raw.items()},
-                "seen": {k: t - base for k, t in v.seen.items()},
-                "rate": dict(v.rate),
-                "prev": {k: [x, t - base] for k, (x, t) in v.prev.items()},
+                "seen": {k: t - base for k, t in (v.seen or {}).items()},
+                "rate": dict(v.rate or {}),
+                "prev": {k: [x, t - base] for k, (x, t) in (v.prev or {}).items()},
                 "first_seen": v.first_seen - base,
                 "now": v.now - base,
                 "rules": rules,
