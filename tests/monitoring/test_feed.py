@@ -141,3 +141,36 @@ def test_second_runtime_stands_by_and_takes_over(db, monkeypatch):
     finally:
         first.stop()
         second.stop()
+
+
+def test_device_override_with_levels_escalates_and_deescalates_the_stored_alarm(db):
+    """IOT-5 end to end: a device override adds two severity levels; readings stored by ingest
+    reach the leader's feed and the one open alarm goes warning → critical → warning → cleared."""
+    from cityops.audit.context import acting_as
+    from cityops.monitoring.rule_table import create_override
+    from cityops.monitoring.rules import level_rules
+
+    with acting_as("test"), db.session() as s:
+        p = devices.product_by_code(s, "SMOKE-NB-CTW")
+        did = devices.create_device(s, name="烟感", product_id=p.id, external_id="lv-1", lon=121.42, lat=31.22).id
+        for rule in level_rules("hot", "温度过高", "temperature", ">=", [(60, "warning", 55), (80, "critical", 75)]):
+            create_override(s, scope_kind="device", scope_value=str(did), mode="add",
+                            rule=rule.model_dump(mode="json"))
+    rt = MonitoringRuntime(db, clock=ManualClock(), bus=Bus())
+    rt.load()
+    rt.restore_state()
+
+    def reading(t):
+        _store(db, did, body={"properties": {"temperature": t}})
+        rt.poll_feed()
+        rt.flush()
+        with db.session() as s:
+            a = service.open_alarm(s, did, "温度过高")
+            return a.severity if a else None
+
+    assert [reading(t) for t in (65, 85, 70, 50)] == ["warning", "critical", "warning", None]
+    with db.session() as s:
+        alarms, _ = service.list_alarms(s, device_id=did, alarm_type="温度过高")
+        assert len(alarms) == 1
+        history = alarms[0].details["severity_history"]
+        assert [(h["from"], h["to"]) for h in history] == [("warning", "critical"), ("critical", "warning")]
