@@ -22,6 +22,7 @@ process so it does not share the consumer's interpreter.
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
 import multiprocessing
@@ -68,10 +69,14 @@ def _publish(url: str, root: str, devices: int, messages: int, rate: float, trig
     topics = [f"/{root}/traffic/b{d:06d}/report" for d in range(devices)]
     t0 = time.time()
     info = None
+    pending = collections.deque()
     for i in range(messages):
         speed = 1 if i in trig else 30
         payload = b'{"ts":%d,"vehicles":%d,"avg_speed":%d}' % (int(time.time() * 1000), i, speed)
         info = c.publish(topics[i % devices], payload, qos=1)
+        pending.append(info)
+        while len(pending) > 30_000:  # packet ids wrap at 65,535: never have that many unacknowledged
+            pending.popleft().wait_for_publish(60)
         if rate and i % 50 == 49:
             ahead = t0 + (i + 1) / rate - time.time()
             if ahead > 0:
