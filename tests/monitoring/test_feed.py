@@ -174,3 +174,39 @@ def test_device_override_with_levels_escalates_and_deescalates_the_stored_alarm(
         assert len(alarms) == 1
         history = alarms[0].details["severity_history"]
         assert [(h["from"], h["to"]) for h in history] == [("warning", "critical"), ("critical", "warning")]
+
+
+def test_rows_this_process_stored_are_taken_without_reading_them_back(db, settings):
+    """The intake hands its committed rows to the leader's feed (STORED_TOPIC); rows stored by
+    another process in between are still read from the database, and nothing comes twice."""
+    import json as _json
+
+    from cityops.connectors.base import PushRequest
+    from cityops.core.bus import bus as global_bus
+    from cityops.ingest import service as ingest
+    from cityops.ingest.service import STORED_TOPIC, BatchItem
+
+    with db.session() as s:
+        conn = ingest.create_connection(s, kind="mqtt_json", name="feed-mqtt",
+                                        settings={"topic_templates": ["/{product}/{device}/report"]})
+        conn_id = conn.id
+    feed = MessageFeed(db)
+    feed.start_at_end()
+    got = []
+    unsubscribe = global_bus.subscribe(STORED_TOPIC, lambda _t, e: got.append(e))
+    try:
+        item = BatchItem(conn_id, PushRequest(body=_json.dumps({"v": 1}).encode(), topic="/p/dev-1/report"))
+        ingest.handle_batch(db, [item, item])
+        other = _store(db)  # "another process"
+        ingest.handle_batch(db, [item])
+    finally:
+        unsubscribe()
+    mine = [e for e in got if e["db"] == db.url]
+    assert [e["messages"] for e in mine] == [2, 1]
+    for e in mine:
+        feed.offer(e["rows"])
+    rows = feed.read()
+    ids = [r.id for r in rows]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 4 and other in ids
+    assert feed.offered_total >= 2 and feed.read_total <= 2, "own rows were not read back"
+    assert feed.read() == []

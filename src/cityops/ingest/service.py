@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import bindparam, cast, func, literal, select, update
+from sqlalchemy import bindparam, cast, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -337,6 +337,31 @@ def _update_statement(dialect: str):
 _UPDATES = {d: _update_statement(d) for d in ("postgresql", "sqlite")}
 
 
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('device_messages', 'id')) FROM generate_series(1, :n)")
+
+
+def _insert_with_ids(db, rows: list[dict[str, Any]]) -> None:
+    """Insert and put each row's id in it, so the monitoring leader in this process can take
+    the rows as they are instead of reading them back (`monitoring.feed.MessageFeed.offer`).
+    PostgreSQL: ids drawn from the sequence in one round trip, then a plain executemany.
+    SQLite: the write lock is held for the whole insert, so the ids are consecutive up to
+    last_insert_rowid()."""
+    if db.dialect.name == "postgresql":
+        for row, new_id in zip(rows, db.execute(_NEXT_IDS, {"n": len(rows)}).scalars(), strict=True):
+            row["id"] = new_id
+        db.execute(_INSERT, rows)
+        return
+    db.execute(_INSERT, rows)
+    last = db.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+    for i, row in enumerate(rows):
+        row["id"] = last - len(rows) + 1 + i
+
+
+def stored_event(db_url: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What is published on STORED_TOPIC after a commit: the database it went to and the rows."""
+    return {"db": db_url, "messages": len(rows), "rows": rows}
+
+
 def ingest(session: Session, conn: Connection, msgs: list[DeviceMessage], *,
            var_dir: Path | None = None, index: DeviceIndex | None = None) -> tuple[list[dict[str, Any]], int]:
     """Store messages and update device state; returns (stored rows as dicts, messages held pending).
@@ -373,7 +398,7 @@ def ingest(session: Session, conn: Connection, msgs: list[DeviceMessage], *,
             for k, v in msg.properties.items():
                 st["new_values"][k] = {"value": v, "ts": at}
             st["data_at"] = now
-    db.execute(_INSERT, rows)
+    _insert_with_ids(db, rows)
     if states:
         db.execute(_UPDATES[db.dialect.name], list(states.values()))
     session.flush()
@@ -433,7 +458,7 @@ def handle_push(db: Database, connection_id: int, req: PushRequest, *, var_dir: 
         return Outcome(500, reason="internal error; the message was kept for replay", dead_letter_id=dl)
     counters_for(db).add(connection_id, accepted=len(published))
     INGEST_MESSAGES.labels(conn_kind).inc(len(published))
-    bus.publish(STORED_TOPIC, {"messages": len(published)})
+    bus.publish(STORED_TOPIC, stored_event(db.url, published))
     n_pending = sum(1 for e in published if e["device_id"] is None)
     return Outcome(200, accepted=len(published), pending=n_pending)
 
@@ -534,7 +559,7 @@ def _store_batch(db: Database, items: list[BatchItem], var_dir: Path | None, tra
             counters_for(db).add(row.connection_id, rejected=1, error=row.reason)
         INGEST_REJECTED.labels(kinds.get(row.connection_id, "unknown")).inc()
     if taken:
-        bus.publish(STORED_TOPIC, {"messages": sum(n for _, _, n in taken)})
+        bus.publish(STORED_TOPIC, stored_event(db.url, [r for rows in stored.values() for r in rows]))
     return [o for o in outcomes if o is not None]
 
 

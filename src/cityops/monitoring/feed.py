@@ -8,10 +8,15 @@ PostgreSQL hands out ids when rows are inserted, not when they commit: a transac
 commits later can make a lower id appear after higher ones were read. Ids skipped over are
 kept as gaps and looked for again until they show up or `GAP_TTL_S` passes (a rolled-back
 insert leaves a gap that never fills).
+
+Rows this process stored are handed over after their commit (`offer`): a run of them right
+after the cursor is consumed without a query, so a single-process deployment never reads its
+own messages back; the database read remains for what other processes stored.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +29,7 @@ from cityops.ingest.models import StoredMessage
 
 GAP_TTL_S = 60.0
 MAX_GAPS = 100_000
+MAX_OFFERED = 200_000  # beyond this, offered rows are dropped: the database read finds them
 _M = StoredMessage.__table__.c
 _COLUMNS = (_M.id, _M.device_id, _M.kind, _M.external_id, _M.received_at, _M.body)
 
@@ -46,6 +52,36 @@ class MessageFeed:
         self.gaps: dict[int, float] = {}  # id → monotonic time first missed
         self.read_total = 0
         self.late_total = 0  # rows found in a gap (committed out of id order)
+        self.offered_total = 0  # rows taken from this process's intake without a query
+        self._offered: dict[int, FeedRow] = {}
+        self._lock = threading.Lock()
+
+    def offer(self, rows: list[dict[str, Any]]) -> None:
+        """Rows this process has just committed (dicts with id, device_id, kind, external_id,
+        received_at, body). Called on the intake's thread."""
+        with self._lock:
+            if len(self._offered) + len(rows) > MAX_OFFERED:
+                return
+            for r in rows:
+                if "id" in r:
+                    self._offered[r["id"]] = FeedRow(r["id"], r["device_id"], r["kind"], r["external_id"],
+                                                     r["received_at"], r["body"])
+
+    def _take_offered(self) -> list[FeedRow]:
+        """Offered rows that continue the cursor or fill a gap; stale offers are dropped."""
+        out: list[FeedRow] = []
+        with self._lock:
+            if not self._offered:
+                return out
+            for g in [g for g in self.gaps if g in self._offered]:
+                out.append(self._offered.pop(g))
+                del self.gaps[g]
+            while self.cursor + 1 in self._offered:
+                self.cursor += 1
+                out.append(self._offered.pop(self.cursor))
+            for stale in [i for i in self._offered if i <= self.cursor and i not in self.gaps]:
+                del self._offered[stale]  # already read from the database
+        return out
 
     def start_at_end(self) -> None:
         with self.db.session() as s:
@@ -63,6 +99,8 @@ class MessageFeed:
         """The next rows (and any gap rows that have appeared), in id order."""
         if self.cursor is None:
             self.start_at_end()
+        taken = self._take_offered()
+        self.offered_total += len(taken)
         now = time.monotonic()
         for g in [g for g, t in self.gaps.items() if now - t > GAP_TTL_S]:
             del self.gaps[g]
@@ -83,10 +121,14 @@ class MessageFeed:
             self.gaps.pop(r.id, None)
         if rows:
             self.cursor = rows[-1].id
+        with self._lock:  # what the query returned is not taken again from the offers
+            for r in late:
+                self._offered.pop(r.id, None)
+            for r in rows:
+                self._offered.pop(r.id, None)
         if len(self.gaps) > MAX_GAPS:  # never grow without bound; the oldest go first
             for g in sorted(self.gaps)[:len(self.gaps) - MAX_GAPS]:
                 del self.gaps[g]
         self.read_total += len(rows) + len(late)
         self.late_total += len(late)
-        out = [FeedRow(*r) for r in late] + [FeedRow(*r) for r in rows]
-        return out
+        return taken + [FeedRow(*r) for r in late] + [FeedRow(*r) for r in rows]

@@ -255,6 +255,12 @@ class MonitoringRuntime:
             self.queue.put(sig)
         return len(signals)
 
+    def _on_stored(self, _topic: str, event: dict) -> None:
+        """This process committed messages: take them over (same database only) and wake."""
+        if event.get("db") == self.db.url and event.get("rows"):
+            self.feed.offer(event["rows"])
+        self._wake.set()
+
     def _feed_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.poll_s)
@@ -319,7 +325,7 @@ class MonitoringRuntime:
         self.restore_state()
         self.save_state()  # a checkpoint at once: whoever takes over from us replays from here
         self.poll_feed()  # catch up on what arrived while nobody led
-        self._unsubscribe = self.bus.subscribe(STORED_TOPIC, lambda _t, _p: self._wake.set())
+        self._unsubscribe = self.bus.subscribe(STORED_TOPIC, self._on_stored)
         self.loop.start()
         self._threads = [threading.Thread(target=self._feed_loop, name="cityops-monitoring-feed", daemon=True),
                          threading.Thread(target=self._write_loop, name="cityops-monitoring-writer", daemon=True)]
