@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import gc
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -233,7 +234,7 @@ def run(database: str = "sqlite", devices: int = 10_000, messages: int = 100_000
             for topic, payload in batch:
                 sample[0] += 1
                 if TRIGGER in payload:
-                    triggers_seen[topic.rsplit("/", 2)[-2]] = json.loads(payload)["ts"] / 1000
+                    triggers_seen.setdefault(topic.rsplit("/", 2)[-2], json.loads(payload)["ts"] / 1000)
                 elif marks.get("paced") and sample[0] % 10 == 0:
                     lat.append(now - json.loads(payload)["ts"] / 1000)
             if stored[0] >= expect[0]:
@@ -256,7 +257,14 @@ def run(database: str = "sqlite", devices: int = 10_000, messages: int = 100_000
         # -- paced: latency and alarm latency ---------------------------------------------
         paced_rate = min(TARGET_RATE, 0.8 * rate)
         n_paced = int(paced_rate * paced_s)
-        triggers = list(range(n_paced // 400, n_paced, max(1, n_paced // 200)))[:200]
+        triggers, used = [], set()  # 200 out-of-range readings, each on a different device
+        step = max(1, n_paced // 250)
+        while math.gcd(step, devices) != 1:  # so the readings fall on different devices
+            step -= 1
+        for i in range(n_paced // 400, n_paced, step):
+            if i % devices not in used and len(triggers) < 200:
+                used.add(i % devices)
+                triggers.append(i)
         finished.clear()
         expect[0] = stored[0] + n_paced
         marks["paced"] = 1.0
