@@ -22,6 +22,8 @@ def load_reference_data(db: Database) -> dict[str, int]:
     from cityops.catalog import seed as catalog_seed
     from cityops.devices import gazetteer_seed
     from cityops.devices import seed as device_seed
+    from cityops.events import seed as event_seed
+    from cityops.events.sla import seed_sla
     from cityops.geo import seed as geo_seed
 
     counts: dict[str, int] = {}
@@ -30,6 +32,8 @@ def load_reference_data(db: Database) -> dict[str, int]:
         counts.update(gazetteer_seed.load(session))
         counts.update(catalog_seed.load(session))
         counts.update(device_seed.load(session))
+        counts.update(event_seed.load(session))
+        counts["sla_policies"] = seed_sla(session)
     if any(counts.values()):
         log.info("reference data loaded", extra={"added": counts})
     return counts

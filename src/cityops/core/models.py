@@ -7,6 +7,8 @@ from cityops.devices import models as device_models  # noqa: F401
 from cityops.devices import quality_models as device_quality_models  # noqa: F401
 from cityops.devices import sync_models as device_sync_models  # noqa: F401
 from cityops.duty import models as duty_models  # noqa: F401
+from cityops.events import sla_models as event_sla_models  # noqa: F401
+from cityops.events import models as event_models  # noqa: F401
 from cityops.geo import models as geo_models  # noqa: F401
 from cityops.ingest import models as ingest_models  # noqa: F401
 from cityops.monitoring import models as monitoring_models  # noqa: F401
