@@ -31,12 +31,14 @@ def routers() -> list[APIRouter]:
     from cityops.duty.pages import router as duty_pages
     from cityops.notify.api import router as notify_api
     from cityops.notify.pages import router as notify_pages
+    from cityops.events.routing_api import router as routing_api
+    from cityops.events.routing_pages import router as routing_pages
     from cityops.events.api import router as events_api
     from cityops.events.pages import router as events_pages
     from cityops.events.sla_api import router as sla_api
     from cityops.events.sla_pages import router as sla_pages
 
-    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages, devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages, events_api, events_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages, devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages, routing_api, routing_pages, events_api, events_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
