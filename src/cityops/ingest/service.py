@@ -405,12 +405,18 @@ def ingest(session: Session, conn: Connection, msgs: list[DeviceMessage], *,
     return rows, pending
 
 
+def dead_letter_row(*, connection_id: int | None, req: PushRequest, reason: str, status: int,
+                    transport: str = "http") -> DeadLetter:
+    """The dead-letter record of a push: the raw bytes, where they came from and why."""
+    return DeadLetter(connection_id=connection_id, reason=reason[:4000], status_code=status, transport=transport,
+                      topic=req.topic or "", headers=dict(req.headers), query=dict(req.query),
+                      remote_addr=req.remote_addr, raw=req.body)
+
+
 def dead_letter(db: Database, *, connection_id: int | None, req: PushRequest, reason: str, status: int,
                 transport: str = "http") -> int:
     with db.session() as s:
-        dl = DeadLetter(connection_id=connection_id, reason=reason[:4000], status_code=status, transport=transport,
-                        topic=req.topic or "", headers=dict(req.headers), query=dict(req.query),
-                        remote_addr=req.remote_addr, raw=req.body)
+        dl = dead_letter_row(connection_id=connection_id, req=req, reason=reason, status=status, transport=transport)
         s.add(dl)
         s.flush()
         return dl.id
@@ -527,13 +533,17 @@ def _store_batch(db: Database, items: list[BatchItem], var_dir: Path | None, tra
                     raise Rejected("the push carried no device message")
             except Rejected as exc:
                 outcomes[i] = Outcome(exc.status, reason=exc.reason)
-                dead.append((i, _dead_letter_row(it, exc.reason, exc.status, transport, conns)))
+                known = it.connection_id if conns.get(it.connection_id) else None
+                dead.append((i, dead_letter_row(connection_id=known, req=it.req, reason=exc.reason,
+                                                status=exc.status, transport=transport)))
                 continue
             except Exception as exc:  # a connector bug on this message: keep the bytes with the reason
                 log.exception("connector failed on a message", extra={"connection": it.connection_id})
                 outcomes[i] = Outcome(500, reason="internal error; the message was kept for replay")
-                dead.append((i, _dead_letter_row(it, f"internal error: {type(exc).__name__}: {exc}", 500,
-                                                 transport, conns)))
+                known = it.connection_id if conns.get(it.connection_id) else None
+                dead.append((i, dead_letter_row(connection_id=known, req=it.req, status=500,
+                                                reason=f"internal error: {type(exc).__name__}: {exc}",
+                                                transport=transport)))
                 continue
             groups[conn.id].extend(msgs)
             taken.append((i, conn.id, len(msgs)))
@@ -561,14 +571,6 @@ def _store_batch(db: Database, items: list[BatchItem], var_dir: Path | None, tra
     if taken:
         bus.publish(STORED_TOPIC, stored_event(db.url, [r for rows in stored.values() for r in rows]))
     return [o for o in outcomes if o is not None]
-
-
-def _dead_letter_row(it: BatchItem, reason: str, status: int, transport: str, conns: dict) -> DeadLetter:
-    known = it.connection_id if conns.get(it.connection_id) else None
-    req = it.req
-    return DeadLetter(connection_id=known, reason=reason[:4000], status_code=status, transport=transport,
-                      topic=req.topic or "", headers=dict(req.headers), query=dict(req.query),
-                      remote_addr=req.remote_addr, raw=req.body)
 
 
 # -- dead letters and pending devices ---------------------------------------------------------

@@ -16,7 +16,7 @@ import queue
 import threading
 from datetime import timedelta
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import func, select
 
 from cityops.core.bus import Bus, bus as default_bus
 from cityops.core.db import Database
@@ -26,7 +26,7 @@ from cityops.devices.models import Device, Product
 from cityops.monitoring import service
 from cityops.ingest.service import STORED_TOPIC
 from cityops.monitoring.feed import FeedRow, MessageFeed
-from cityops.monitoring.models import DeviceStateChange, MonitoringState
+from cityops.monitoring.models import MonitoringState
 from cityops.monitoring.clock import Clock, MonotonicClock
 from cityops.ingest.message import DeviceMessage
 from cityops.monitoring.liveness import NEVER_SEEN, OFFLINE, ONLINE, LivenessEngine, LivenessLoop, Transition
@@ -40,7 +40,6 @@ FEED_STATE = "feed"
 SAVE_EVERY_S = 10.0  # a takeover replays at most this much of the stream
 POLL_S = 0.2  # how often the leader looks for messages other processes stored
 LEADER_CHECK_S = 5.0
-_SET_ONLINE = Device.__table__.update().where(Device.__table__.c.id == bindparam("did")).values(online=True)
 class MonitoringRuntime:
     def __init__(self, db: Database, *, clock: Clock | None = None, bus: Bus | None = None, tick_s: float = 0.2,
                  refresh_s: float = 60.0, poll_s: float = POLL_S):
@@ -200,11 +199,19 @@ class MonitoringRuntime:
         if not batch:
             return 0
         now_wall, now_mono = utcnow(), self.clock.now()
+
+        def wall(t: float):
+            return now_wall - timedelta(seconds=max(0.0, now_mono - t))
+
+        # A never-seen device's first report cannot clear or raise anything: written in bulk
+        # (thousands at once when a district's devices first come up).
+        first = {id(t): t for t in batch
+                 if isinstance(t, Transition) and t.old == NEVER_SEEN and t.new == ONLINE}
         with self.db.session() as s:
-            first = self._write_first_reports(s, batch, now_wall, now_mono)
+            service.record_first_reports(s, [(t.device_id, t.reason, wall(t.at)) for t in first.values()])
             for item in batch:
-                at = now_wall - timedelta(seconds=max(0.0, now_mono - item.at))
-                if item is first.get(id(item)):
+                at = wall(item.at)
+                if id(item) in first:
                     continue
                 if isinstance(item, Transition):
                     service.record_transition(s, device_id=item.device_id, old=item.old, new=item.new,
@@ -227,25 +234,6 @@ class MonitoringRuntime:
             else:
                 self.bus.publish(f"alarm.{item.action}", item.as_payload())
         return len(batch)
-
-    @staticmethod
-    def _write_first_reports(s, batch, now_wall, now_mono) -> dict[int, Transition]:
-        """A never-seen device's first report cannot clear or raise anything: its transitions
-        are written in bulk (thousands at once when a district's devices first come up)."""
-        first = [t for t in batch if isinstance(t, Transition) and t.old == NEVER_SEEN and t.new == ONLINE]
-        if not first:
-            return {}
-        existing = set()
-        ids = sorted({t.device_id for t in first})
-        for i in range(0, len(ids), 1000):
-            existing.update(s.scalars(select(Device.id).where(Device.id.in_(ids[i:i + 1000]))))
-        first = [t for t in first if t.device_id in existing]  # deleted meanwhile: nothing to write
-        if first:
-            s.execute(insert(DeviceStateChange), [
-                {"device_id": t.device_id, "old": t.old, "new": t.new, "reason": t.reason,
-                 "at": now_wall - timedelta(seconds=max(0.0, now_mono - t.at))} for t in first])
-            s.execute(_SET_ONLINE, [{"did": t.device_id} for t in first])
-        return {id(t): t for t in first}
 
     def tick(self) -> int:
         """Time-based rule conditions (durations, stale values, repeat windows)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -196,6 +196,26 @@ def record_transition(session: Session, *, device_id: int, old: str, new: str, r
     if new == "online":
         auto_clear(session, device_id, SILENT_ALARM, "设备恢复业务数据上报")
     session.flush()
+
+
+_SET_ONLINE = Device.__table__.update().where(Device.__table__.c.id == bindparam("did")).values(online=True)
+
+
+def record_first_reports(session: Session, reports: list[tuple[int, str, datetime]]) -> None:
+    """never_seen → online for many devices at once, (device_id, reason, at) each: the bulk
+    form of `record_transition` for a first report, which has no alarm to raise or clear.
+    Devices deleted meanwhile are skipped, as `record_transition` does."""
+    if not reports:
+        return
+    ids = sorted({d for d, _, _ in reports})
+    existing: set[int] = set()
+    for i in range(0, len(ids), 1000):
+        existing.update(session.scalars(select(Device.id).where(Device.id.in_(ids[i:i + 1000]))))
+    rows = [{"device_id": d, "old": "never_seen", "new": "online", "reason": reason, "at": at}
+            for d, reason, at in reports if d in existing]
+    if rows:
+        session.execute(insert(DeviceStateChange), rows)
+        session.execute(_SET_ONLINE, [{"did": r["device_id"]} for r in rows])
 
 
 def _check_flapping(session: Session, device_id: int, at: datetime) -> bool:

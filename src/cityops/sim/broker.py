@@ -13,11 +13,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cityops.sim.serve import free_port
 
 
 class Broker:
