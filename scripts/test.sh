@@ -31,4 +31,5 @@ fi
 for _ in $(seq 1 60); do pg_up && break; sleep 1; done
 pg_up || echo "warning: PostgreSQL is not answering on 127.0.0.1:5432 (in CI the PostgreSQL tests will fail)" >&2
 
-exec .venv/bin/pytest -q "$@"
+# One worker per core (`auto`); each worker has its own databases, ports and browser.
+exec .venv/bin/pytest -q -n "${PYTEST_WORKERS:-auto}" "$@"

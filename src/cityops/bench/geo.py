@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import tempfile
 import time
 
 import numpy as np
 
-
-def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+from cityops.bench.common import machine
 
 
 def run(lookups: int = 50_000) -> dict:

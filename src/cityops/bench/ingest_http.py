@@ -16,33 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
-from cityops.bench.geo import machine
+from cityops.bench.common import database as _database
+from cityops.bench.common import machine
 from cityops.sim.serve import free_port
-
-DEFAULT_PG = os.environ.get("CITYOPS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _database(kind: str, tmp: Path) -> tuple[str, callable]:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
-    name = f"cityops_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(DEFAULT_PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return DEFAULT_PG.rsplit("/", 1)[0] + "/" + name, drop
-
 
 def _prepare(url: str, devices: int) -> str:
     from cityops.audit import service as audit

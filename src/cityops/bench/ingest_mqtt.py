@@ -41,8 +41,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cityops.bench.geo import machine
-from cityops.bench.ingest_http import _database
+from cityops.bench.common import database as _database
+from cityops.bench.common import machine
+from cityops.bench.common import pct as _pct
 
 TARGET_RATE = 10_000
 TARGET_RATIO = 0.5
@@ -186,13 +187,6 @@ def _memory_per_device(db, devices: int) -> float:
     del rt, index
     gc.collect()
     return used / devices
-
-
-def _pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * q))]
 
 
 def run(database: str = "sqlite", devices: int = 10_000, messages: int = 100_000, paced_s: float = 10.0,

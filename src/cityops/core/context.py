@@ -23,5 +23,5 @@ class AppContext:
 
         audit.configure(settings.audit_signing_key())
         db = Database(settings.resolved_database_url())
-        return cls(settings, db, Scheduler(db),
+        return cls(settings, db, Scheduler(db, settings),
                    LoginLimiter(settings.login_max_failures, settings.login_window_seconds))

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 
@@ -46,8 +47,11 @@ def lock_key(name: str) -> int:
 @dataclass
 class Scheduler:
     db: Database
+    settings: Any = None  # the process's Settings, for jobs that need more than the database
     jobs: dict[str, Job] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
     _active: list[Job] = field(default_factory=list)
     _thread: threading.Thread | None = None
 
@@ -104,8 +108,26 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="cityops-scheduler", daemon=True)
         self._thread.start()
 
+    def wake(self, name: str) -> None:
+        """Make a job due now (e.g. work was just queued for it); a no-op for a job this
+        process does not run. Latency-sensitive work (the dispatch outbox) uses it instead
+        of a short interval."""
+        job = self.jobs.get(name)
+        if job is not None and self._thread is not None and job in self._active:
+            job.next_run = 0.0
+            self._wake.set()
+
+    def wake_on(self, topic: str, name: str) -> None:
+        """Wake job `name` whenever `topic` is published on the in-process bus."""
+        from cityops.core.bus import bus
+
+        self._unsubscribe.append(bus.subscribe(topic, lambda _topic, _payload: self.wake(name)))
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
         if self._thread:
             self._thread.join(timeout)
             self._thread = None
@@ -118,4 +140,5 @@ class Scheduler:
                 self.run_once(job.name)
                 job.next_run = time.monotonic() + job.interval_s
             upcoming = min((j.next_run for j in self._active), default=now + 1.0)
-            self._stop.wait(max(0.05, min(1.0, upcoming - time.monotonic())))
+            self._wake.wait(max(0.05, min(1.0, upcoming - time.monotonic())))
+            self._wake.clear()

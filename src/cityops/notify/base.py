@@ -20,7 +20,6 @@ only masked (`mask_phone`, 138****5678), never in full.
 from __future__ import annotations
 
 import enum
-import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -178,53 +177,14 @@ def truncate_utf8(text: str, max_bytes: int, marker: str = "…") -> str:
     return raw[:room].decode("utf-8", "ignore") + marker
 
 
-_SECRET_QUERY = re.compile(r"([?&](?:key|access_token|token|secret)=)[^&\s\"']+", re.IGNORECASE)
-
-
-class _RedactSecretsFilter(logging.Filter):
-    """httpx logs every request URL at INFO; the WeCom robot's key= is a secret. This
-    filter (attached to the "httpx" logger once) rewrites such query values to ***."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redact(a) for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = _SECRET_QUERY.sub(r"\1***", record.msg)
-        return True
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, (int, float)):
-        return value
-    text = str(value)
-    return _SECRET_QUERY.sub(r"\1***", text) if _SECRET_QUERY.search(text) else value
-
-
-def _install_redaction() -> None:
-    httpx_log = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactSecretsFilter) for f in httpx_log.filters):
-        httpx_log.addFilter(_RedactSecretsFilter())
-
-
 def post_http(url: str, *, timeout_s: float, what: str, **kwargs: Any) -> "httpx.Response":
-    """POST with httpx and map transport failures and HTTP statuses onto the two error
-    kinds: timeouts, connection errors, 408/429/5xx → RetryableError; other 4xx →
-    PermanentError. A 2xx/3xx response is returned for the channel to read."""
-    import httpx
+    """POST through the shared client (`core/http.py`): timeouts, connection errors,
+    408/425/429/5xx → RetryableError; other 4xx → PermanentError (body masked). A 2xx/3xx
+    response is returned for the channel to read."""
+    from cityops.core import http
 
-    _install_redaction()
-    try:
-        response = httpx.post(url, timeout=httpx.Timeout(timeout_s), **kwargs)
-    except httpx.TimeoutException as exc:
-        raise RetryableError(f"{what}: timed out after {timeout_s}s ({type(exc).__name__})") from exc
-    except httpx.TransportError as exc:
-        raise RetryableError(f"{what}: connection failed ({type(exc).__name__})") from exc
-    status = response.status_code
-    if status in (408, 425, 429) or status >= 500:
-        raise RetryableError(f"{what}: HTTP {status}", status_code=status)
-    if status >= 400:
-        raise PermanentError(f"{what}: HTTP {status} {mask_text(response.text[:200])}", status_code=status)
-    return response
+    return http.call("POST", url, timeout_s=timeout_s, what=what, retryable=RetryableError,
+                     permanent=PermanentError, describe=lambda r: mask_text(r.text[:200]), **kwargs)
 
 
 def json_body(response: "httpx.Response", what: str) -> dict[str, Any]:

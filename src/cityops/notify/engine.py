@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from cityops.core import retry
 from cityops.core.timeutil import SHANGHAI, fmt_local, local
 from cityops.devices.models import Device, device_tags
 from cityops.duty import service as duty
@@ -47,7 +48,7 @@ def rank(severity: str) -> int:
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 60 s, 2 min, 4 min … capped at 30 min."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    return retry.backoff(attempts, BACKOFF_BASE, BACKOFF_MAX)
 
 
 @dataclass
@@ -220,7 +221,7 @@ def _team_name(session: Session, code: str) -> str:
     return team.name if team else f"值班组 {code}"
 
 
-def _recipient(c: Contact) -> dict[str, Any]:
+def recipient_payload(c: Contact) -> dict[str, Any]:
     return {"name": c.name, "phone": c.phone or None, "email": c.email or None,
             "wecom_userid": c.wecom_userid or None}
 
@@ -251,7 +252,7 @@ def write_step(session: Session, esc: Escalation, policy: Policy, ctx: AlarmCont
                 session.add(OutboxMessage(dedup_key=f"{prefix}:group:ch{cid}", alarm_id=esc.alarm_id, channel_id=cid,
                                           channel_kind=ch.kind, recipient_name=names[:64], step=esc.step,
                                           round_no=esc.repeats_done, state="pending", next_attempt_at=now,
-                                          payload={**body, "recipients": [_recipient(c) for c in people]},
+                                          payload={**body, "recipients": [recipient_payload(c) for c in people]},
                                           contact_id=people[0].id if len(people) == 1 else None, created_at=now))
                 written += 1
             continue
@@ -266,7 +267,7 @@ def write_step(session: Session, esc: Escalation, policy: Policy, ctx: AlarmCont
                 continue
             session.add(OutboxMessage(dedup_key=key, alarm_id=esc.alarm_id, channel_id=cid, channel_kind=ch.kind,
                                       contact_id=c.id, recipient_name=c.name, step=esc.step, round_no=esc.repeats_done,
-                                      payload={**body, "recipients": [_recipient(c)]}, state="pending",
+                                      payload={**body, "recipients": [recipient_payload(c)]}, state="pending",
                                       next_attempt_at=now, created_at=now))
             written += 1
     if gaps and f"{prefix}:gaps" not in existing:

@@ -9,10 +9,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from cityops.core import secret_settings
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import utcnow
 from cityops.duty.models import Contact, Team
@@ -28,7 +28,7 @@ from cityops.notify.models import (
     Policy,
 )
 
-MASK = "******"
+MASK = secret_settings.MASK
 TARGET_KINDS = ("team", "contact", "manager", "unit")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_STEPS = 10
@@ -39,9 +39,7 @@ MAX_WAIT_MINUTES = 24 * 60
 # -- channels --
 
 def _secret_fields(kind: str) -> set[str]:
-    model = registry.get(kind).Settings
-    return {name for name, f in model.model_fields.items()
-            if f.annotation is SecretStr or "SecretStr" in str(f.annotation)}
+    return secret_settings.secret_fields(registry.get(kind).Settings)
 
 
 def _validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -49,24 +47,12 @@ def _validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     database is the secret store here, as for connections)."""
     if kind not in registry.kinds():
         raise Invalid(f"unknown channel kind {kind!r}; one of: {', '.join(registry.kinds())}")
-    model = registry.get(kind).Settings
-    try:
-        parsed = model.model_validate(settings)
-    except ValidationError as exc:
-        raise Invalid(f"invalid {kind} settings", errors=[{"loc": list(e["loc"]), "msg": e["msg"]}
-                                                          for e in exc.errors()]) from None
-    out = {}
-    for name in model.model_fields:
-        value = getattr(parsed, name)
-        out[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return out
+    return secret_settings.validate(registry.get(kind).Settings, settings, what=kind)
 
 
 def public_settings(channel: ChannelConfig) -> dict[str, Any]:
-    """Settings as the API shows them: secrets replaced by a fixed mask (as
-    `ingest.service.public_settings` does for connections)."""
-    secrets = _secret_fields(channel.kind)
-    return {k: ((MASK if v else None) if k in secrets else v) for k, v in channel.settings.items()}
+    """Settings as the API shows them: secrets replaced by a fixed mask."""
+    return secret_settings.public(registry.get(channel.kind).Settings, channel.settings)
 
 
 def list_channels(session: Session) -> list[ChannelConfig]:

@@ -156,3 +156,7 @@ class DispatchPlatform(Protocol):
     def updates(self, since: datetime) -> list[Update]:
         """Every update made at or after `since` (aware datetime), oldest first."""
         ...
+
+    def callback_update(self, payload: dict[str, Any]) -> Update:
+        """The update a (signature-checked) callback body carries; ValueError if it is not one."""
+        ...

@@ -21,7 +21,6 @@ drop unknown headers) and as the `Idempotency-Key` header.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -40,24 +39,6 @@ from cityops.dispatch.adapters.base import (
 )
 
 log = logging.getLogger(__name__)
-
-_API_KEY_IN_URL = re.compile(r"([?&]api_key=)[^&\s\"']+", re.IGNORECASE)
-
-
-class _RedactApiKey(logging.Filter):
-    """httpx logs request URLs at INFO; the updates call carries api_key in the query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_API_KEY_IN_URL.sub(r"\1***", str(a)) if "api_key=" in str(a) else a
-                                for a in record.args)
-        return True
-
-
-def _install_redaction() -> None:
-    httpx_log = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactApiKey) for f in httpx_log.filters):
-        httpx_log.addFilter(_RedactApiKey())
 
 # Update / detailed statuses (case-insensitive) → our state. Unknown open-ish values fall back
 # to the standard open/closed meaning.
@@ -134,22 +115,14 @@ class Adapter:
         return self.settings.base_url.rstrip("/") + "/" + path
 
     def _call(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
-        _install_redaction()
-        try:
-            response = httpx.request(method, self._url(path), timeout=httpx.Timeout(self.settings.timeout_s), **kwargs)
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"{what}: timed out after {self.settings.timeout_s}s ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise RetryableError(f"{what}: connection failed ({type(exc).__name__})") from exc
-        status = response.status_code
-        if status in (408, 425, 429) or status >= 500:
-            raise RetryableError(f"{what}: HTTP {status} {_errors(response)}", status_code=status)
-        if status >= 400:
-            raise PermanentError(f"{what}: HTTP {status} {_errors(response)}", status_code=status)
+        from cityops.core import http
+
+        response = http.call(method, self._url(path), timeout_s=self.settings.timeout_s, what=what,
+                             retryable=RetryableError, permanent=PermanentError, describe=_errors, **kwargs)
         try:
             return response.json()
         except ValueError as exc:  # a proxy's HTML page with 200
-            raise RetryableError(f"{what}: answer is not JSON", status_code=status) from exc
+            raise RetryableError(f"{what}: answer is not JSON", status_code=response.status_code) from exc
 
     def _query(self, **extra: Any) -> dict[str, Any]:
         params = {k: v for k, v in extra.items() if v is not None}
@@ -233,6 +206,15 @@ class Adapter:
             raise RetryableError(f"{what}: answer is not a list of updates")
         out = [u for u in (self._update(item) for item in body if isinstance(item, dict)) if u is not None]
         return sorted(out, key=lambda u: u.at)
+
+    def callback_update(self, payload: dict[str, Any]) -> Update:
+        """A callback carries one update in the servicerequestupdates shape."""
+        if not isinstance(payload, dict):
+            raise ValueError("callback body is not a JSON object")
+        update = self._update(payload)
+        if update is None:
+            raise ValueError("callback lacks update_id, service_request_id or a readable updated_datetime")
+        return update
 
     def _update(self, item: dict[str, Any]) -> Update | None:
         at = parse_time(item.get("updated_datetime"))
