@@ -37,8 +37,14 @@ def routers() -> list[APIRouter]:
     from cityops.events.pages import router as events_pages
     from cityops.events.sla_api import router as sla_api
     from cityops.events.sla_pages import router as sla_pages
+    from cityops.dispatch.api import router as dispatch_api
+    from cityops.dispatch.pages import router as dispatch_pages
+    from cityops.dispatch.hooks import router as dispatch_hooks
 
-    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api, ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages, devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages, routing_api, routing_pages, events_api, events_pages]
+    return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api,
+            ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
+            devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages,
+            routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
@@ -48,6 +54,7 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.ingest.jobs import register as ingest_jobs
     from cityops.notify.jobs import register as notify_jobs
     from cityops.monitoring.kpi_history import register as kpi_history_jobs
+    from cityops.dispatch.jobs import register as dispatch_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
@@ -55,3 +62,4 @@ def register_jobs(scheduler: Scheduler) -> None:
     upstream_sync(scheduler)
     notify_jobs(scheduler)
     kpi_history_jobs(scheduler)
+    dispatch_jobs(scheduler)

@@ -4,6 +4,7 @@ from cityops.audit import models as audit_models  # noqa: F401
 from cityops.auth import models as auth_models  # noqa: F401
 from cityops.catalog import models as catalog_models  # noqa: F401
 from cityops.devices import models as device_models  # noqa: F401
+from cityops.dispatch import models as dispatch_models  # noqa: F401
 from cityops.devices import quality_models as device_quality_models  # noqa: F401
 from cityops.devices import sync_models as device_sync_models  # noqa: F401
 from cityops.duty import models as duty_models  # noqa: F401

@@ -82,26 +82,28 @@ def create_event(body: EventIn, session: DbSession, p: Creator):
     return event_detail(session, ev, p)
 
 
-@router.get("/events/{event_id}", response_model=EventDetail)
+@router.get("/events/{event_id:int}", response_model=EventDetail)
 def get_event(event_id: int, session: DbSession, p: Reader):
     return event_detail(session, service.get_event(session, event_id, scope=p.street_scope), p)
 
 
-@router.post("/events/{event_id}/transition", response_model=EventDetail)
+@router.post("/events/{event_id:int}/transition", response_model=EventDetail)
 def transition(event_id: int, body: TransitionIn, session: DbSession, p: Mover):
-    """Move the event; 409 names the current state and the allowed next states."""
-    ev = lifecycle.transition(session, event_id, body.to, actor=p.username, role=p.role, reason=body.reason,
-                              scope=p.street_scope)
+    """Move the event; 409 names the current state and the allowed next states. Moving to
+    dispatched queues the work order for the dispatch platform (IOT-7)."""
+    from cityops.dispatch.service import move
+
+    ev = move(session, event_id, body.to, actor=p.username, role=p.role, reason=body.reason, scope=p.street_scope)
     return event_detail(session, ev, p)
 
 
-@router.post("/events/{event_id}/unmerge", response_model=EventDetail)
+@router.post("/events/{event_id:int}/unmerge", response_model=EventDetail)
 def unmerge(event_id: int, body: UnmergeIn, session: DbSession, p: Creator):
     ev = service.unmerge(session, event_id, actor=p.username, reason=body.reason, scope=p.street_scope)
     return event_detail(session, ev, p)
 
 
-@router.post("/events/{event_id}/attachments", response_model=AttachmentOut, status_code=201)
+@router.post("/events/{event_id:int}/attachments", response_model=AttachmentOut, status_code=201)
 async def upload_attachment(event_id: int, file: UploadFile, request: Request, session: DbSession, p: Mover):
     data = await file.read(service.MAX_ATTACHMENT_BYTES + 1)
     att = service.add_attachment(session, event_id, var_dir=request.app.state.ctx.settings.var_dir,
@@ -110,7 +112,7 @@ async def upload_attachment(event_id: int, file: UploadFile, request: Request, s
     return AttachmentOut.model_validate(att)
 
 
-@router.get("/events/{event_id}/attachments/{attachment_id}")
+@router.get("/events/{event_id:int}/attachments/{attachment_id:int}")
 def download_attachment(event_id: int, attachment_id: int, request: Request, session: DbSession, p: Reader):
     att, path = service.get_attachment(session, event_id, attachment_id,
                                        var_dir=request.app.state.ctx.settings.var_dir, scope=p.street_scope)

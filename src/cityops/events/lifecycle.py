@@ -33,7 +33,9 @@ ACTION_LABELS = {"report": "上报", "accept": "立案", "reject": "不予立案
 
 OPS = ("admin", "manager", "duty")
 STREET = ("street",)
-SYSTEM = ("system",)  # automatic steps (routing, SLA jobs) act as the "system" role
+# Automatic steps act as the "system" role: routing and dispatch, the platform's results
+# coming back (start, dispose, return), automatic verification (verify or return).
+SYSTEM = ("system",)
 
 # (from, to) → (action, roles allowed, reason required)
 TRANSITIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], bool]] = {
@@ -41,11 +43,11 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], bool]] = {
     ("reported", "rejected"): ("reject", OPS + STREET, True),
     ("accepted", "dispatched"): ("dispatch", OPS + SYSTEM, False),
     ("dispatched", "in_progress"): ("start", OPS + STREET + SYSTEM, False),
-    ("dispatched", "accepted"): ("return", OPS + STREET, True),
+    ("dispatched", "accepted"): ("return", OPS + STREET + SYSTEM, True),
     ("in_progress", "disposed"): ("dispose", OPS + STREET + SYSTEM, False),
-    ("in_progress", "accepted"): ("return", OPS + STREET, True),
-    ("disposed", "verified"): ("verify", OPS + STREET, False),
-    ("disposed", "accepted"): ("return", OPS + STREET, True),
+    ("in_progress", "accepted"): ("return", OPS + STREET + SYSTEM, True),
+    ("disposed", "verified"): ("verify", OPS + STREET + SYSTEM, False),
+    ("disposed", "accepted"): ("return", OPS + STREET + SYSTEM, True),
     ("verified", "closed"): ("close", OPS + SYSTEM, False),
     ("verified", "accepted"): ("reopen", OPS, True),
     ("closed", "accepted"): ("reopen", ("admin", "manager"), True),

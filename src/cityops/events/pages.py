@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from cityops.auth.deps import DbSession
 from cityops.core.errors import Problem
 from cityops.core.timeutil import SHANGHAI
-from cityops.events import lifecycle, service
+from cityops.events import lifecycle, routing, service
 from cityops.events.models import LEVELS, SEVERITIES, SOURCE_KINDS
 from cityops.geo.service import list_streets
 from cityops.web.shell import (
@@ -35,8 +35,14 @@ STATE_CLASSES = {"reported": "warn", "accepted": "", "dispatched": "", "in_progr
                  "verified": "ok", "closed": "ok", "rejected": "err", "merged": ""}
 
 
+ORDER_LABELS = {"pending": "待发送", "submitted": "已派发", "accepted": "已受理", "in_progress": "处置中",
+                "disposed": "已处置", "returned": "已退回", "closed": "已关闭", "failed": "发送失败",
+                "cancelled": "已取消"}
+UPDATE_SOURCES = {"callback": "回调", "poll": "轮询", "status": "状态核对"}
+
+
 def _labels() -> dict:
-    return {"state_labels": lifecycle.STATE_LABELS, "state_classes": STATE_CLASSES,
+    return {"order_labels": ORDER_LABELS, "update_sources": UPDATE_SOURCES, "state_labels": lifecycle.STATE_LABELS, "state_classes": STATE_CLASSES,
             "severity_labels": SEVERITY_LABELS, "source_labels": SOURCE_LABELS,
             "action_labels": lifecycle.ACTION_LABELS}
 
@@ -83,16 +89,49 @@ def event_page(event_id: int, request: Request, session: DbSession, user: User_,
     ev = service.get_event(session, event_id, scope=user.street_scope)
     parent = service.get_event(session, ev.merged_into_id) if ev.merged_into_id else None
     nxt = lifecycle.allowed_next(ev.state, user.role) if user.can(*MOVERS) else []
+    transitions = service.transitions_of(session, ev.id)
+    link = _dispatch_link(session, ev.id)
     return render(request, "events/detail.html", user, "events", ev=ev, parent=parent,
+                  timeline=_timeline(transitions, link), link=link, unit=_unit(session, ev.unit_id),
+                  decisions=routing.decisions(session, ev.id),
+                  can_route=user.can(*CREATORS) and ev.state not in routing.CLOSED_STATES,
+                  can_dispatch=user.can(*CREATORS),
                   category_path=service.category_path(session, service.get_category(session, ev.category_id)),
-                  transitions=service.transitions_of(session, ev.id),
-                  attachments=service.attachments_of(session, ev.id),
+                  transitions=transitions, attachments=service.attachments_of(session, ev.id),
                   children=service.merged_children(session, ev.id), next_states=nxt,
                   street_names={st.code: st.name for st in list_streets(session)},
                   reason_needed={s: lifecycle.needs_reason(ev.state, s) for s in nxt},
                   next_actions={s: lifecycle.TRANSITIONS[(ev.state, s)][0] for s in nxt},
                   can_upload=user.can(*MOVERS), can_unmerge=user.can(*CREATORS) and ev.state == "merged",
                   flash=flash, flash_kind=flash_kind, **_labels())
+
+
+def _unit(session, unit_id: int | None):
+    from cityops.geo.models import ResponsibleUnit
+
+    return session.get(ResponsibleUnit, unit_id) if unit_id else None
+
+
+def _dispatch_link(session, event_id: int) -> dict:
+    from cityops.dispatch import service as dispatch
+
+    return {"orders": dispatch.orders_of(session, event_id), "messages": dispatch.outbox_of(session, event_id),
+            "updates": dispatch.updates_of(session, event_id),
+            "platforms": {p.id: p.name for p in dispatch.list_platforms(session)}}
+
+
+def _timeline(transitions, link: dict) -> list[dict]:
+    """Every transition, every message to the dispatch platform and every update from it,
+    in time order (IOT-7: the event's whole story on one page)."""
+    items = [{"at": t.at, "kind": "transition", "t": t} for t in transitions]
+    for m in link["messages"]:
+        if m.sent_at:
+            items.append({"at": m.sent_at, "kind": "sent", "m": m})
+        elif m.state in ("failed", "cancelled") or m.attempts:
+            items.append({"at": m.created_at, "kind": "message", "m": m})
+    items += [{"at": u.received_at if u.source == "status" else u.at, "kind": "update", "u": u}
+              for u in link["updates"]]
+    return sorted(items, key=lambda i: (i["at"], {"transition": 1}.get(i["kind"], 0)))
 
 
 def _back(event_id: int, message: str, kind: str = "ok") -> RedirectResponse:
@@ -106,14 +145,55 @@ def event_transition(event_id: int, session: DbSession, user: Annotated[ConsoleU
                      reason: Annotated[str, Form()] = ""):
     check_csrf(csrf, user)
     try:
-        ev = lifecycle.transition(session, event_id, to, actor=user.username, role=user.role, reason=reason,
-                                  scope=user.street_scope)
+        from cityops.dispatch.service import move
+
+        ev = move(session, event_id, to, actor=user.username, role=user.role, reason=reason, scope=user.street_scope)
     except Problem as exc:
         if exc.status == 404:
             raise
         session.rollback()
         return _back(event_id, exc.detail, "err")
     return _back(event_id, f"事件 {ev.number} 已变为“{lifecycle.STATE_LABELS[ev.state]}”")
+
+
+@router.post("/console/events/{event_id:int}/route")
+def event_route(event_id: int, session: DbSession,
+                user: Annotated[ConsoleUser, Depends(require_console(*CREATORS))], csrf: Annotated[str, Form()] = ""):
+    """智能派单: choose the responsible unit by the routing rules and keep why."""
+    check_csrf(csrf, user)
+    try:
+        d = routing.assign(session, event_id, actor=user.username, scope=user.street_scope)
+    except Problem as exc:
+        if exc.status == 404:
+            raise
+        session.rollback()
+        return _back(event_id, exc.detail, "err")
+    return _back(event_id, f"智能派单：责任单位为 {d.unit.name}（{d.lines[0] if d.lines else d.basis}）")
+
+
+@router.post("/console/events/{event_id:int}/dispatch-message/{message_id:int}")
+def event_dispatch_message(event_id: int, message_id: int, session: DbSession,
+                           user: Annotated[ConsoleUser, Depends(require_console(*CREATORS))],
+                           action: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
+                           reason: Annotated[str, Form()] = ""):
+    """Retry or cancel a work-order message that did not go out."""
+    from cityops.dispatch import outbox
+    from cityops.dispatch.models import DispatchOutbox
+
+    check_csrf(csrf, user)
+    service.get_event(session, event_id, scope=user.street_scope)
+    msg = session.get(DispatchOutbox, message_id)
+    if msg is None or msg.event_id != event_id:
+        return _back(event_id, "没有这条派单消息", "err")
+    try:
+        if action == "retry":
+            outbox.retry_now(session, message_id)
+        else:
+            outbox.cancel(session, message_id, actor=user.username, reason=reason)
+    except Problem as exc:
+        session.rollback()
+        return _back(event_id, exc.detail, "err")
+    return _back(event_id, "已安排立即重发" if action == "retry" else "已取消该派单消息")
 
 
 @router.post("/console/events/{event_id:int}/unmerge")
