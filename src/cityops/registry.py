@@ -40,11 +40,14 @@ def routers() -> list[APIRouter]:
     from cityops.dispatch.api import router as dispatch_api
     from cityops.dispatch.pages import router as dispatch_pages
     from cityops.dispatch.hooks import router as dispatch_hooks
+    from cityops.open311.api import router as open311_api
+    from cityops.open311.pages import router as open311_pages
 
     return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api,
             ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
             devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages,
-            routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks]
+            routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks,
+            open311_api, open311_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:

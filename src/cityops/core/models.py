@@ -15,6 +15,7 @@ from cityops.geo import models as geo_models  # noqa: F401
 from cityops.ingest import models as ingest_models  # noqa: F401
 from cityops.monitoring import models as monitoring_models  # noqa: F401
 from cityops.notify import models as notify_models  # noqa: F401
+from cityops.open311 import models as open311_models  # noqa: F401
 from cityops.core.db import Base
 
 metadata = Base.metadata

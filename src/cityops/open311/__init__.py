@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2 intake (IOT-7, SYS-DISPATCH)."""
