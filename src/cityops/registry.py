@@ -37,6 +37,8 @@ def routers() -> list[APIRouter]:
     from cityops.events.pages import router as events_pages
     from cityops.events.sla_api import router as sla_api
     from cityops.events.sla_pages import router as sla_pages
+    from cityops.events.stats_api import router as stats_api
+    from cityops.events.stats_pages import router as stats_pages
     from cityops.dispatch.api import router as dispatch_api
     from cityops.dispatch.pages import router as dispatch_pages
     from cityops.dispatch.hooks import router as dispatch_hooks
@@ -47,7 +49,7 @@ def routers() -> list[APIRouter]:
             ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
             devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages,
             routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks,
-            open311_api, open311_pages]
+            open311_api, open311_pages, stats_api, stats_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:

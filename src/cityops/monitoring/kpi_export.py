@@ -58,28 +58,36 @@ def to_csv(headers: tuple[str, ...], rows: list[list[Any]]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def to_xlsx(title: str, headers: tuple[str, ...], rows: list[list[Any]]) -> bytes:
+def workbook(sheets: list[tuple[str, tuple[str, ...], list[list[Any]]]], *,
+             widths: dict[str, int] | None = None) -> bytes:
+    """An XLSX file, one sheet per (title, headers, rows): bold frozen header row, 日期 columns
+    formatted as dates, widths from the header (or `widths`)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
-    ws = wb.active
-    ws.title = title
-    ws.append(list(headers))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append(r)
-    for i, h in enumerate(headers, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = 22 if h in ("分组名称", "分组编码") else 12
-        if h == "日期":
-            for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                cell.number_format = "yyyy-mm-dd"
-    ws.freeze_panes = "A2"
+    wb.remove(wb.active)
+    for title, headers, rows in sheets:
+        ws = wb.create_sheet(title)
+        ws.append(list(headers))
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for r in rows:
+            ws.append(r)
+        for i, h in enumerate(headers, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = (widths or {}).get(h, max(10, min(36, len(h) * 2 + 2)))
+            if h == "日期":
+                for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                    cell.number_format = "yyyy-mm-dd"
+        ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def to_xlsx(title: str, headers: tuple[str, ...], rows: list[list[Any]]) -> bytes:
+    return workbook([(title, headers, rows)], widths={"分组名称": 22, "分组编码": 22})
 
 
 def download(session: Session, fmt: str, stem_ascii: str, stem_zh: str, title: str, headers: tuple[str, ...],
