@@ -23,6 +23,7 @@ def load_reference_data(db: Database) -> dict[str, int]:
     from cityops.devices import gazetteer_seed
     from cityops.devices import seed as device_seed
     from cityops.events import seed as event_seed
+    from cityops.events.intake import seed_intake
     from cityops.events.routing import seed_routing
     from cityops.events.sla import seed_sla
     from cityops.geo import seed as geo_seed
@@ -36,6 +37,7 @@ def load_reference_data(db: Database) -> dict[str, int]:
         counts.update(event_seed.load(session))
         counts["sla_policies"] = seed_sla(session)
         counts["routing_rules"] = seed_routing(session)
+        counts["intake_policies"] = seed_intake(session)
     if any(counts.values()):
         log.info("reference data loaded", extra={"added": counts})
     return counts

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from cityops.auth.deps import DbSession
 from cityops.core.errors import Problem
 from cityops.core.timeutil import SHANGHAI
-from cityops.events import lifecycle, routing, service
+from cityops.events import lifecycle, routing, service, verify
 from cityops.events.models import LEVELS, SEVERITIES, SOURCE_KINDS
 from cityops.geo.service import list_streets
 from cityops.web.shell import (
@@ -93,7 +93,7 @@ def event_page(event_id: int, request: Request, session: DbSession, user: User_,
     link = _dispatch_link(session, ev.id)
     return render(request, "events/detail.html", user, "events", ev=ev, parent=parent,
                   timeline=_timeline(transitions, link), link=link, unit=_unit(session, ev.unit_id),
-                  decisions=routing.decisions(session, ev.id),
+                  decisions=routing.decisions(session, ev.id), verifications=verify.verifications(session, ev.id),
                   can_route=user.can(*CREATORS) and ev.state not in routing.CLOSED_STATES,
                   can_dispatch=user.can(*CREATORS),
                   category_path=service.category_path(session, service.get_category(session, ev.category_id)),
