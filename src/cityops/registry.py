@@ -41,6 +41,8 @@ def routers() -> list[APIRouter]:
     from cityops.events.stats_pages import router as stats_pages
     from cityops.events.intake_api import router as intake_api
     from cityops.events.intake_pages import router as intake_pages
+    from cityops.events.watch_api import router as watch_api
+    from cityops.events.watch_pages import router as watch_pages
     from cityops.dispatch.api import router as dispatch_api
     from cityops.dispatch.pages import router as dispatch_pages
     from cityops.dispatch.hooks import router as dispatch_hooks
@@ -51,7 +53,7 @@ def routers() -> list[APIRouter]:
             ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
             devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages,
             routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks,
-            open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages]
+            open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages, watch_api, watch_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
@@ -63,6 +65,7 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.monitoring.kpi_history import register as kpi_history_jobs
     from cityops.dispatch.jobs import register as dispatch_jobs
     from cityops.events.intake_jobs import register as intake_jobs
+    from cityops.events.watch_jobs import register as watch_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
@@ -72,3 +75,4 @@ def register_jobs(scheduler: Scheduler) -> None:
     kpi_history_jobs(scheduler)
     dispatch_jobs(scheduler)
     intake_jobs(scheduler)
+    watch_jobs(scheduler)

@@ -12,6 +12,7 @@ from cityops.events import sla_models as event_sla_models  # noqa: F401
 from cityops.events import models as event_models  # noqa: F401
 from cityops.events import routing_models as event_routing_models  # noqa: F401
 from cityops.events import intake_models as event_intake_models  # noqa: F401
+from cityops.events import watch_models as event_watch_models  # noqa: F401
 from cityops.geo import models as geo_models  # noqa: F401
 from cityops.ingest import models as ingest_models  # noqa: F401
 from cityops.monitoring import models as monitoring_models  # noqa: F401
