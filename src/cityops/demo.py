@@ -51,6 +51,44 @@ def seed_notifications(db: Database, sim_url: str) -> bool:
         return seed_demo(s, sim_url=sim_url)
 
 
+DEMO_DISPATCH_KEY = "demo-dispatch-key"
+DEMO_DISPATCH_SCALE = 0.05  # the simulated units work 20× faster: a work order comes back in minutes
+
+
+def seed_dispatch(db: Database, sim_url: str, callback_base_url: str) -> str:
+    """The demo's dispatch platform (IOT-7) pointing at the dispatch simulator, once; its
+    address is refreshed on every start. Returns the callback secret the simulator signs with."""
+    from cityops.dispatch import service as dispatch
+
+    settings = {"base_url": sim_url, "api_key": DEMO_DISPATCH_KEY, "jurisdiction_id": "changning.sh.gov.cn",
+                "timeout_s": 5.0}
+    with acting_as("system:demo"), db.session() as s:
+        existing = next((p for p in dispatch.list_platforms(s) if p.name == "区智能派单平台（模拟）"), None)
+        if existing is None:
+            existing = dispatch.create_platform(s, name="区智能派单平台（模拟）", kind="open311", settings=settings,
+                                                callback_base_url=callback_base_url, poll_interval_s=30,
+                                                status_check_after_min=10, is_default=True)
+        elif existing.settings.get("base_url") != sim_url or existing.callback_base_url != callback_base_url:
+            dispatch.update_platform(s, existing.id, settings=settings, callback_base_url=callback_base_url)
+        return existing.callback_secret
+
+
+DEMO_VERIFY_HOLD_MIN = 5
+
+
+def shorten_scene(db: Database) -> None:
+    """The guided waterlogging scene should end within a quarter of an hour: the demo's
+    积水 policy waits 5 minutes (not 30) of dry road before closing the event. Only a policy
+    still at its default is changed, once."""
+    from cityops.events import intake
+
+    with acting_as("system:demo"), db.session() as s:
+        for p in intake.list_policies(s):
+            if p.name == "道路积水超限" and p.verify_hold_min == 30:
+                intake.update_policy(s, p.id, verify_hold_min=DEMO_VERIFY_HOLD_MIN,
+                                     note=p.note + "（演示环境：核查观察期缩短为 5 分钟）")
+
+
 def start_simulators(app_or_ctx, base_url: str, *, seed: int = DEMO_SEED, size: int = DEMO_FLEET_SIZE,
                      period_s: float = 60.0, mqtt_url: str | None = None, **runner_options):
     """Register the simulated Changning fleet (once; idempotent) and start it against the

@@ -63,7 +63,8 @@ def serve(host: str, port: int, role: str | None) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--var-dir", default="./var", show_default=True, type=click.Path(file_okay=False))
 @click.option("--notify-sim-port", default=None, type=int, help="notification simulator port [default: port + 1]")
-def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None) -> None:
+@click.option("--dispatch-sim-port", default=None, type=int, help="dispatch platform simulator port [default: port + 2]")
+def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispatch_sim_port: int | None) -> None:
     """A living demo district on the embedded defaults (./var/demo.db)."""
     from contextlib import ExitStack
 
@@ -71,7 +72,10 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None) -> Non
 
     from cityops.app import create_app
     from cityops.core import logging as logsetup
-    from cityops.demo import prepare_demo, seed_notifications, start_simulators
+    from cityops.demo import DEMO_DISPATCH_KEY, DEMO_DISPATCH_SCALE, DEMO_SEED, prepare_demo, seed_dispatch
+    from cityops.demo import seed_notifications, shorten_scene, start_simulators
+    from cityops.sim.dispatch import DispatchSim
+    from cityops.sim.dispatch import serve as serve_dispatch_sim
     from cityops.sim.notify import NotifySim, serve as serve_notify_sim
 
     vdir = Path(var_dir)
@@ -101,8 +105,20 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None) -> Non
         sim_url = stack.enter_context(serve_notify_sim(NotifySim(), port=notify_sim_port or port + 1))
         seed_notifications(app.state.ctx.db, sim_url)
         click.echo(f"  notification simulator (WeCom robot, SMS, voice): {sim_url}  — see /console/notifications")
+        dport = dispatch_sim_port or port + 2
+        shorten_scene(app.state.ctx.db)
+        secret = seed_dispatch(app.state.ctx.db, f"http://127.0.0.1:{dport}", f"http://{local}:{port}")
+        dsim = DispatchSim(api_key=DEMO_DISPATCH_KEY, seed=DEMO_SEED, time_scale=DEMO_DISPATCH_SCALE,
+                           return_rate=0.1, failure_rate=0.02, callback_secret=secret)
+        dispatch_url = stack.enter_context(serve_dispatch_sim(dsim, port=dport)).url
+        click.echo(f"  dispatch platform simulator (Open311): {dispatch_url}  — see /console/dispatch")
         runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
         stack.callback(runner.stop)
+        scene = runner.trigger("water_level")
+        if scene is not None:
+            click.echo(f"  guided scene: {scene.name}（{scene.address}）will report rising water within a few"
+                       " minutes → alarm → city event → work order → result → verification → closed"
+                       " (/console/events)")
         uvicorn.run(app, host=host, port=port, log_config=None)
 
 
@@ -313,6 +329,18 @@ def bench_ingest_mqtt(database: str, devices: int, messages: int, paced_s: float
 
     click.echo(json.dumps(ingest_mqtt.run(database, devices, messages, paced_s, broker_url, lag_devices, batch_max),
                           ensure_ascii=False))
+
+
+@bench.command("events")
+@click.option("--database", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True)
+@click.option("--paced", default=300, show_default=True, help="alarms raised one by one (latency phase)")
+@click.option("--rate", default=20.0, show_default=True, help="alarms per second in the latency phase")
+@click.option("--burst", default=2000, show_default=True, help="alarms raised together (throughput phase)")
+def bench_events(database: str, paced: int, rate: float, burst: int) -> None:
+    """IOT-6/IOT-7: alarm → event → routing → work order at the simulated dispatch platform."""
+    from cityops.bench.events import run
+
+    click.echo(json.dumps(run(database, paced, rate, burst), ensure_ascii=False))
 
 
 @bench.command("liveness")

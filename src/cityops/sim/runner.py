@@ -84,6 +84,7 @@ class DeviceState:
         self.fill = r.uniform(0, 60)
         self.full_sent = False
         self.uptime = r.randint(3600, 30 * 86400)
+        self.force_event = False  # the next report starts an event (a guided demo scene)
 
     # -- one report ------------------------------------------------------------------------
 
@@ -106,7 +107,8 @@ class DeviceState:
             return []  # falls silent (flat battery, lost coverage)
         if self.d.malformed and self.n % MALFORMED_EVERY == 1:
             return out + [("malformed",)]
-        event = self.rng.random() < self.event_rate
+        event = self.rng.random() < self.event_rate or self.force_event
+        self.force_event = False
         return out + getattr(self, f"_{self.d.device_type}")(event)
 
     def _drain(self, per_report: float = 0.02) -> int:
@@ -496,6 +498,16 @@ class FleetRunner:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def trigger(self, device_type: str, *, platform: str | None = None) -> SimDevice | None:
+        """Make one device of `device_type` (the first in the plan, so the same one every run)
+        start an event at its next report — a downpour for a water-level sensor. Returns it,
+        or None when the fleet has no such running device."""
+        for st in self.states:
+            if st.d.device_type == device_type and (platform is None or st.d.platform == platform):
+                st.force_event = True
+                return st.d
+        return None
 
     def fleet_summary(self) -> dict[str, Any]:
         """Counts of the fleet per type, platform and street (for a banner or a log line)."""
