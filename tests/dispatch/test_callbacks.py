@@ -24,6 +24,8 @@ def test_callbacks_are_signed_and_verify(adapter, sim, receiver):
         statuses.append(payload["status"])
     assert statuses == ["ACTION_SCHEDULED", "IN_PROGRESS", "FIXED"]
     assert json.loads(receiver.received[-1][0])["description"] in RESULT_TEXTS
+    # the simulator files its record after the receiver has answered: wait for the third
+    assert sim.wait_for(lambda: len(sim.callbacks) == 3, 5)
     assert [c.status_code for c in sim.callbacks] == [200, 200, 200]
 
 

@@ -181,3 +181,34 @@ def test_console_dispatch_page_is_read_only_for_duty_and_closed_to_street(client
     name = make_user("street", "310105001")
     client.post("/login", data={"username": name, "password": PASSWORD})
     assert client.get("/console/dispatch").status_code == 403
+
+
+def test_a_callback_that_fails_midway_leaves_nothing_and_is_applied_when_repeated(client, db, server, sim,
+                                                                                   monkeypatch):
+    """The stored update and its effect on the event are one unit of work (on SQLite too, where
+    a savepoint's RELEASE would otherwise commit the row alone): a failure answers 503, the
+    platform calls again, and the update is applied then."""
+    from cityops.dispatch import results
+
+    pid = add_platform(db, server.url)
+    eid = accepted_event(db)
+    oid = dispatched(db, eid)
+    outbox.deliver(db)
+    with db.session() as s:
+        ext = s.get(WorkOrder, oid).external_id
+    body = json.dumps({"update_id": "U-mid", "service_request_id": ext, "status": "IN_PROGRESS",
+                       "updated_datetime": "2026-11-25T10:00:00+08:00", "description": "已派员"}).encode()
+    h = {signing.HEADER: signing.sign(SECRET, body)}
+    real_apply = results.apply
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(results, "apply", broken)
+    assert client.post(f"/hooks/dispatch/{pid}", content=body, headers=h).status_code == 503
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(DispatchUpdate)) == 0
+    monkeypatch.setattr(results, "apply", real_apply)
+    r = client.post(f"/hooks/dispatch/{pid}", content=body, headers=h)
+    assert r.status_code == 200 and r.json()["stored"] is True
+    assert _state(db, eid) == "in_progress"

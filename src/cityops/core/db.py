@@ -93,3 +93,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def savepoint(session: Session):
+    """``session.begin_nested()`` that stays inside the session's transaction on SQLite too:
+    the pysqlite driver does not BEGIN before a SAVEPOINT (it begins only before DML), so the
+    savepoint's RELEASE would commit on its own and the rest of the unit of work would no longer
+    be atomic with it. Use it wherever a savepoint guards an insert that may lose a race.
+
+    The transaction it opens is BEGIN IMMEDIATE: it takes SQLite's write lock at once (waiting
+    up to the busy timeout). A deferred BEGIN would read first and then fail at once with
+    "database is locked" when another writer committed in between (WAL cannot upgrade a stale
+    snapshot), which is what concurrent ingest does all the time."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return session.begin_nested()

@@ -56,7 +56,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cityops.core.db import Database
+from cityops.core.db import Database, savepoint
 from cityops.core.jobs import Scheduler
 from cityops.core.timeutil import SHANGHAI, utcnow
 from cityops.devices.models import DEVICE_TYPES, Device
@@ -667,7 +667,7 @@ def check_devices(session: Session, ids: Iterable[int]) -> dict[str, Any] | None
     if session.get_bind().dialect.name != "postgresql":
         return run_checks(session, ids)
     try:
-        with session.begin_nested():
+        with savepoint(session):
             return run_checks(session, ids)
     except IntegrityError:
         log.warning("metadata re-check skipped (concurrent run)", extra={"devices": len(ids)})

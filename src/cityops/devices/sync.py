@@ -57,7 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityops.audit.context import acting_as, current_actor
-from cityops.core.db import Database
+from cityops.core.db import Database, savepoint
 from cityops.core.errors import Conflict, Invalid, NotFound, Problem
 from cityops.core.jobs import Scheduler
 from cityops.core.timeutil import aware, utcnow
@@ -830,7 +830,7 @@ def apply(session: Session, change_set_id: int, actor: str | None = None, *, not
     applied = errors = 0
     for item in change_items(session, cs.id):
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 _apply_item(session, cs, conn, item, options, reason)
                 item.applied, item.error = True, ""
                 session.flush()

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityops.core import http
-from cityops.core.db import Database
+from cityops.core.db import Database, savepoint
 from cityops.core.timeutil import utcnow
 from cityops.dispatch import outbox, service
 from cityops.dispatch.adapters.base import DispatchError, ExternalState, Update
@@ -57,7 +57,7 @@ def store(session: Session, platform: DispatchPlatform, u: Update, *, source: st
                          photos=[p for p in u.photos if isinstance(p, str)], photos_fetched=False, at=u.at,
                          received_at=now, outcome="")
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(row)
             session.flush()
     except IntegrityError:

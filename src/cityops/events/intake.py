@@ -30,6 +30,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cityops.core.db import savepoint
 from cityops.core.errors import Conflict, Invalid, NotFound, Problem
 from cityops.core.timeutil import fmt_local, utcnow
 from cityops.devices.models import Device, device_tags
@@ -55,17 +56,6 @@ POLICY_FIELDS = ("name", "priority", "alarm_type", "min_severity", "device_type"
                  "action", "category_code", "severity", "auto_accept", "auto_dispatch", "min_active_s",
                  "verify_hold_min", "enabled", "note")
 MAPPING_FIELDS = ("detection_type", "category_code", "min_confidence", "severity", "auto_accept", "enabled", "note")
-
-
-def _savepoint(session: Session):
-    """`begin_nested()` that stays inside the transaction on SQLite too (pysqlite does not BEGIN
-    before a SAVEPOINT, so its RELEASE would commit on its own)."""
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.dbapi_connection
-        if raw is not None and not raw.in_transaction:
-            conn.exec_driver_sql("BEGIN")
-    return session.begin_nested()
 
 
 # -- policies -------------------------------------------------------------------------------
@@ -246,7 +236,7 @@ def _act(session: Session, ev: CityEvent, policy: IntakePolicy, now: datetime) -
     if not policy.auto_dispatch:
         return ""
     try:
-        with _savepoint(session):
+        with savepoint(session):
             dispatch.dispatch_event(session, ev.id, actor=ACTOR, role="system", now=now)
     except Problem as exc:
         log.warning("auto-dispatch refused", extra={"event": ev.id, "error": exc.detail})
@@ -258,7 +248,7 @@ def take_alarm(session: Session, alarm: Alarm, device: Device, policy: IntakePol
     """Decide one alarm: "ignored", "event", "merged", or "taken" (another process was first).
     Runs in a savepoint, so a lost race or a failure leaves nothing behind."""
     try:
-        with _savepoint(session):
+        with savepoint(session):
             if policy is None or policy.action == "ignore":
                 session.add(EventAlarmLink(alarm_id=alarm.id, policy_id=policy.id if policy else None,
                                            outcome="ignored", at=now,
@@ -452,7 +442,7 @@ def take_vision(session: Session, *, detection_id: str, camera: int | str, detec
     cam = find_camera(session, camera)
     image = decode_snapshot(snapshot) if snapshot else None
     try:
-        with _savepoint(session):
+        with savepoint(session):
             ev = events.create_event(
                 session, category_code=mapping.category_code, title=f"{mapping.detection_type}：{cam.name}"[:200],
                 description=f"视频智能识别：摄像机 {cam.code} {cam.name} 于 {fmt_local(detected_at)} 识别到"

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cityops.core.db import savepoint
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import local, utcnow
 from cityops.events import lifecycle
@@ -242,7 +243,7 @@ def _insert_numbered(session: Session, at: datetime, fields: dict[str, Any]) -> 
     for _ in range(5):
         ev = CityEvent(number=_next_number(session, at), **fields)
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 session.add(ev)
                 session.flush()
             return ev

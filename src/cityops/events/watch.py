@@ -31,6 +31,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cityops.core.db import savepoint
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import aware, fmt_local
 from cityops.dispatch.models import (
@@ -77,7 +78,7 @@ def get_settings(session: Session) -> WatchSettings:
     if s is not None:
         return s
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(WatchSettings(id=1, updated_by="system", notify_channels=[]))
     except IntegrityError:  # another process created it meanwhile
         pass

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cityops.core.db import savepoint
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import utcnow
 from cityops.devices.models import Device
@@ -65,7 +66,7 @@ def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: 
             alarm.root_alarm_id = root.root_alarm_id or root.id
             alarm.suppressed = True
     try:
-        with _savepoint(session):
+        with savepoint(session):
             session.add(alarm)
             session.flush()
     except IntegrityError:
@@ -81,17 +82,6 @@ def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: 
                                             Alarm.state != "cleared", Alarm.root_alarm_id.is_(None))
                         .values(root_alarm_id=alarm.id, suppressed=True))
     return alarm
-
-
-def _savepoint(session: Session):
-    """``session.begin_nested()`` that stays inside the session's transaction on SQLite too: the
-    pysqlite driver does not BEGIN before a SAVEPOINT, so its RELEASE would commit on its own."""
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.dbapi_connection
-        if raw is not None and not raw.in_transaction:
-            conn.exec_driver_sql("BEGIN")
-    return session.begin_nested()
 
 
 def _repeat(session: Session, alarm: Alarm, severity: str, message: str, at: datetime) -> Alarm:
