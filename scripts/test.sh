@@ -11,13 +11,18 @@ fi
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e '.[test]'
 
-# Headless Chromium for the browser tests (Debian package; browser downloads do not work here).
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages the tests drive (downloads of browsers or models do not work here):
+# headless Chromium for the console, sipp for the SIP user agent, espeak-ng for voice prompts.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-noto-cjk)
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "chromium is missing: run 'sudo apt-get install chromium fonts-noto-cjk'" >&2
+    echo "missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
   fi
 fi
 

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     public_url: str = ""  # the console's address as people reach it; makes links in notifications absolute
     mqtt_client_id: str = ""  # empty: cityops-<host>-<role>; every worker needs its own
+    asr_model_dir: str = ""  # a local speech-recognition (Vosk) model; empty: key presses only (CALL-1)
     # Signing keys. Unset: generated once and kept in var_dir (mode 0600), so
     # tokens and the audit chain survive restarts without a key in the environment.
     secret_key: SecretStr | None = None
