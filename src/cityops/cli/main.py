@@ -289,6 +289,20 @@ def geo_locate(lon: float, lat: float) -> None:
 
 
 @cli.group()
+def callout() -> None:
+    """The outbound-call system (CALL-1..CALL-5)."""
+
+
+def _add_callout_commands() -> None:
+    from cityops.callout.sip.cli import test_call
+
+    callout.add_command(test_call)
+
+
+_add_callout_commands()
+
+
+@cli.group()
 def bench() -> None:
     """Benchmarks; each prints one JSON object as its last line."""
 
