@@ -9,6 +9,8 @@ from cityops.core.jobs import Scheduler
 
 def routers() -> list[APIRouter]:
     from cityops.audit.api import router as audit_api
+    from cityops.callout.api import router as callout_api
+    from cityops.callout.pages import router as callout_pages
     from cityops.auth.api import router as auth_api
     from cityops.catalog.api import router as catalog_api
     from cityops.catalog.pages import router as catalog_pages
@@ -53,7 +55,8 @@ def routers() -> list[APIRouter]:
             ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
             devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages,
             routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks,
-            open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages, watch_api, watch_pages]
+            open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages, watch_api, watch_pages,
+            callout_api, callout_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:

@@ -62,7 +62,8 @@ def _columns(obj: Audited):
 
 
 def _value(key: str, value: Any) -> Any:
-    return mask_phone(value) if "phone" in key else _jsonable(value)
+    """Phone numbers are masked in the chain (`*phone*` columns and E.164 call-list numbers)."""
+    return mask_phone(value) if "phone" in key or key.startswith("number_e164") else _jsonable(value)
 
 
 def _snapshot(obj: Audited) -> dict[str, Any]:
