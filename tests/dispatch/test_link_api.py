@@ -126,8 +126,17 @@ def test_event_dispatch_api_outbox_and_retry(client, auth_headers, db, server, s
 
 
 def test_transition_to_dispatched_queues_the_work_order(client, auth_headers, db, server):
+    from cityops.events.routing_models import RoutingDecision
+
     add_platform(db, server.url)
     eid = accepted_event(db)
+    with db.session() as s:
+        street = s.get(CityEvent, eid).street_code
+    r = client.post(f"/api/v1/events/{eid}/transition", json={"to": "dispatched"},
+                    headers=auth_headers("street", street))
+    assert r.status_code == 403  # street offices do not dispatch; refused before routing writes anything
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(RoutingDecision)) == 0
     r = client.post(f"/api/v1/events/{eid}/transition", json={"to": "dispatched"}, headers=auth_headers("manager"))
     assert r.status_code == 200 and r.json()["state"] == "dispatched"
     with db.session() as s:
@@ -157,6 +166,9 @@ def test_console_dispatch_page_and_event_page(client, make_user, db, server, sim
     r = client.post(f"/console/dispatch/outbox/{mid}", data={"csrf": csrf, "action": "retry"}, follow_redirects=True)
     assert "已安排立即重发" in r.text
     outbox.deliver(db)
+    dispatched(db, accepted_event(db, 1))
+    outbox.deliver(db)
+    assert "处置中工单 2 件" in client.get("/console/dispatch").text  # work orders, not platforms
     ev_page = client.get(f"/console/events/{eid}")
     assert "派单对接" in ev_page.text and "工单已送达派单平台" in ev_page.text and "智能派单" in ev_page.text
     # edit form keeps the secret when given back masked

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cityops.core import retry
 from cityops.core.db import Database
-from cityops.core.errors import Conflict, NotFound
+from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import utcnow
 from cityops.dispatch import service
 from cityops.dispatch.adapters.base import DispatchError, SubmitResult
@@ -179,9 +179,7 @@ def deliver(db: Database, *, now: datetime | None = None, batch: int = 50, max_b
         platforms = [(p.id, p.kind, dict(p.settings)) for p in s.scalars(
             select(DispatchPlatform).where(DispatchPlatform.enabled.is_(True)))]
     for pid, kind, settings in platforms:
-        from cityops.dispatch.adapters import registry
-
-        adapter = registry.create(kind, settings)
+        adapter = service.registry.create(kind, settings)
         for _ in range(max_batches):
             with db.session() as s:
                 platform = s.get(DispatchPlatform, pid)
@@ -233,8 +231,6 @@ def cancel(session: Session, outbox_id: int, *, actor: str, reason: str) -> Disp
         raise Conflict(f"消息状态为 {m.state}，不能取消")
     reason = (reason or "").strip()
     if not reason:
-        from cityops.core.errors import Invalid
-
         raise Invalid("取消派单消息需要填写原因")
     m.state, m.next_attempt_at = "cancelled", None
     m.last_error = f"{actor} 取消：{reason}"[:2000]
@@ -243,3 +239,14 @@ def cancel(session: Session, outbox_id: int, *, actor: str, reason: str) -> Disp
         order.state = "cancelled"
     session.flush()
     return m
+
+
+def act(session: Session, outbox_id: int, action: str, *, actor: str, reason: str = "") -> str:
+    """A console button: "retry" or "cancel" one message; returns what was done, in Chinese."""
+    if action == "retry":
+        retry_now(session, outbox_id)
+        return "已安排立即重发"
+    if action == "cancel":
+        cancel(session, outbox_id, actor=actor, reason=reason)
+        return "已取消"
+    raise Invalid(f"unknown action {action!r}; retry or cancel")

@@ -10,12 +10,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cityops.auth.deps import DbSession
 from cityops.core.errors import Problem
 from cityops.core.timeutil import utcnow
-from cityops.dispatch import outbox, service
+from cityops.dispatch import outbox, results, service
 from cityops.dispatch.adapters import registry
 from cityops.dispatch.models import DispatchUpdate, WorkOrder
 from cityops.events.models import CityEvent
@@ -39,13 +39,13 @@ def _page(request: Request, session, user: ConsoleUser, *, form: dict[str, Any] 
     updates = list(session.scalars(select(DispatchUpdate).order_by(DispatchUpdate.id.desc()).limit(30)))
     event_ids |= {u.event_id for u in updates if u.event_id}
     numbers = dict(session.execute(select(CityEvent.id, CityEvent.number).where(CityEvent.id.in_(event_ids))).all())
-    open_orders = dict(session.execute(select(WorkOrder.platform_id, WorkOrder.id).where(
-        WorkOrder.state.in_(("submitted", "accepted", "in_progress")))).all())
+    open_orders = session.scalar(select(func.count()).select_from(WorkOrder).where(
+        WorkOrder.state.in_(results.OPEN_ORDER_STATES)))
     return render(request, "dispatch/index.html", user, "dispatch", status_code=status_code,
                   platforms=[(p, service.state_of(session, p.id), service.public_settings(p), service.callback_url(p))
                              for p in platforms],
                   counts=service.outbox_counts(session), stuck=stuck, updates=updates, numbers=numbers,
-                  open_orders=len(open_orders), now=utcnow(), breaker_labels=BREAKER_LABELS,
+                  open_orders=open_orders, now=utcnow(), breaker_labels=BREAKER_LABELS,
                   kinds=[(k, registry.get(k).label) for k in registry.kinds()],
                   can_edit=user.can(*WRITERS), can_operate=user.can(*OPERATORS),
                   form=form or {"kind": "open311", "poll_interval_s": 60, "status_check_after_min": 30,
@@ -115,11 +115,8 @@ def outbox_action(message_id: int, session: DbSession, user: Operator_, csrf: An
                   action: Annotated[str, Form()], reason: Annotated[str, Form()] = ""):
     check_csrf(csrf, user)
     try:
-        if action == "retry":
-            outbox.retry_now(session, message_id)
-        else:
-            outbox.cancel(session, message_id, actor=user.username, reason=reason)
+        done = outbox.act(session, message_id, action, actor=user.username, reason=reason)
     except Problem as exc:
         session.rollback()
         return _back(f"操作失败：{exc.detail}", "err")
-    return _back(f"派单消息 #{message_id} " + ("已安排立即重发" if action == "retry" else "已取消"))
+    return _back(f"派单消息 #{message_id} {done}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sa_event
@@ -213,6 +213,7 @@ def dispatch_event(session: Session, event_id: int, *, actor: str, role: str = "
     if ev.state != "accepted":
         raise Conflict(f"事件 {ev.number} 当前状态为 {lifecycle.STATE_LABELS.get(ev.state, ev.state)}，"
                        "只有已立案的事件可以派遣")
+    lifecycle.authorize(ev.state, "dispatched", role)  # before routing changes anything
     p = get_platform(session, platform_id) if platform_id is not None else default_platform(session)
     if p is not None and not p.enabled:
         raise Conflict(f"派单平台“{p.name}”已停用")
@@ -247,8 +248,6 @@ def move(session: Session, event_id: int, to: str, *, actor: str, role: str, rea
     queues the work order), everything else straight to the lifecycle."""
     ev = events.get_event(session, event_id, scope=scope)
     if to == "dispatched" and ev.state == "accepted":
-        if role not in lifecycle.TRANSITIONS[("accepted", "dispatched")][1]:
-            lifecycle.transition(session, event_id, to, actor=actor, role=role, reason=reason, scope=scope)  # 403
         dispatch_event(session, event_id, actor=actor, role=role, scope=scope, reason=reason)
         return ev
     return lifecycle.transition(session, event_id, to, actor=actor, role=role, reason=reason, scope=scope)
@@ -278,8 +277,6 @@ def updates_of(session: Session, event_id: int) -> list[DispatchUpdate]:
 def stuck(session: Session, *, now: datetime | None = None, limit: int = 200) -> list[DispatchOutbox]:
     """What has not gone out: failed messages, and pending ones already tried at least once
     or waiting longer than a minute — oldest first."""
-    from datetime import timedelta
-
     now = now or utcnow()
     q = (select(DispatchOutbox).where(
         (DispatchOutbox.state == "failed")

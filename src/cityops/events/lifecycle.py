@@ -70,6 +70,13 @@ def needs_reason(state: str, to: str) -> bool:
     return bool(rule and rule[2])
 
 
+def authorize(state: str, to: str, role: str) -> None:
+    """403 when `role` may not make the (legal) move state → to."""
+    action, roles, _ = TRANSITIONS[(state, to)]
+    if role not in roles:
+        raise Problem(403, "Forbidden", f"角色 {role!r} 不能执行“{ACTION_LABELS[action]}”（{state} → {to}）")
+
+
 def _label(state: str) -> str:
     return f"{STATE_LABELS.get(state, state)}({state})"
 
@@ -126,9 +133,8 @@ def transition(session: Session, event_id: int, to: str, *, actor: str, role: st
         allowed = "、".join(_label(s) for s in nxt) if nxt else "无（终态，或合并的上报只能取消合并）"
         raise Conflict(f"事件 {ev.number} 当前状态为 {_label(ev.state)}，不能变为 {_label(to)}；"
                        f"允许的下一状态：{allowed}")
-    action, roles, reason_required = rule
-    if role not in roles:
-        raise Problem(403, "Forbidden", f"角色 {role!r} 不能执行“{ACTION_LABELS[action]}”（{ev.state} → {to}）")
+    action, _, reason_required = rule
+    authorize(ev.state, to, role)
     reason = (reason or "").strip()
     if reason_required and not reason:
         raise Invalid(f"“{ACTION_LABELS[action]}”需要填写原因")

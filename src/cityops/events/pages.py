@@ -186,14 +186,11 @@ def event_dispatch_message(event_id: int, message_id: int, session: DbSession,
     if msg is None or msg.event_id != event_id:
         return _back(event_id, "没有这条派单消息", "err")
     try:
-        if action == "retry":
-            outbox.retry_now(session, message_id)
-        else:
-            outbox.cancel(session, message_id, actor=user.username, reason=reason)
+        done = outbox.act(session, message_id, action, actor=user.username, reason=reason)
     except Problem as exc:
         session.rollback()
         return _back(event_id, exc.detail, "err")
-    return _back(event_id, "已安排立即重发" if action == "retry" else "已取消该派单消息")
+    return _back(event_id, f"派单消息 #{message_id} {done}")
 
 
 @router.post("/console/events/{event_id:int}/unmerge")
