@@ -42,3 +42,18 @@ def test_seed_demo_delivers_to_the_simulator(db):
         assert len(sim.wecom) == 1 and "<@wangjianguo>" in sim.wecom[0]["markdown"]["content"]
         assert sorted(m for x in sim.sms for m in x["mobiles"]) == ["13900000001", "13900000002"]
         assert sim.sms_rejected == []
+
+
+def test_seed_demo_points_the_channels_at_the_simulator_of_this_start(db):
+    """The demo's notification simulator may get another port on a later start (its usual one
+    taken): the channels follow it instead of posting to a dead address."""
+    with db.session() as s:
+        assert service.seed_demo(s, sim_url="http://127.0.0.1:8001", now=T0) is True
+    with db.session() as s:
+        assert service.seed_demo(s, sim_url="http://127.0.0.1:41234/", now=T0) is False
+        urls = {c.kind: c.settings.get("url") or c.settings.get("base_url") for c in notify.list_channels(s)}
+        assert urls == {"wecom": "http://127.0.0.1:41234/cgi-bin/webhook/send",
+                        "sms": "http://127.0.0.1:41234/sms/send", "voice": "http://127.0.0.1:41234/voice/calls"}
+        sms = next(c for c in notify.list_channels(s) if c.kind == "sms")
+        assert sms.settings["secret"] == "sim-secret"
+        assert len(notify.list_channels(s)) == 3

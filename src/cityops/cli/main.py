@@ -62,8 +62,8 @@ def serve(host: str, port: int, role: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--var-dir", default="./var", show_default=True, type=click.Path(file_okay=False))
-@click.option("--notify-sim-port", default=None, type=int, help="notification simulator port [default: port + 1]")
-@click.option("--dispatch-sim-port", default=None, type=int, help="dispatch platform simulator port [default: port + 2]")
+@click.option("--notify-sim-port", default=None, type=int, help="notification simulator port [default: port + 1, or a free one]")
+@click.option("--dispatch-sim-port", default=None, type=int, help="dispatch platform simulator port [default: port + 2, or a free one]")
 def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispatch_sim_port: int | None) -> None:
     """A living demo district on the embedded defaults (./var/demo.db)."""
     from contextlib import ExitStack
@@ -77,6 +77,7 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
     from cityops.sim.dispatch import DispatchSim
     from cityops.sim.dispatch import serve as serve_dispatch_sim
     from cityops.sim.notify import NotifySim, serve as serve_notify_sim
+    from cityops.sim.serve import port_or_free
 
     vdir = Path(var_dir)
     vdir.mkdir(parents=True, exist_ok=True)
@@ -101,16 +102,23 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
     sys.stdout.flush()
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     with ExitStack() as stack:
-        # A fixed port: the demo's notification channels are stored with this address.
-        sim_url = stack.enter_context(serve_notify_sim(NotifySim(), port=notify_sim_port or port + 1))
+        # The simulators sit next to the console unless that port is taken; their addresses are
+        # written into the demo's channels and platform on every start.
+        try:
+            sim_url = stack.enter_context(serve_notify_sim(NotifySim(), port=notify_sim_port or port_or_free(port + 1)))
+        except RuntimeError as exc:
+            _fail(f"{exc}: the port is taken; choose another with --notify-sim-port")
         seed_notifications(app.state.ctx.db, sim_url)
         click.echo(f"  notification simulator (WeCom robot, SMS, voice): {sim_url}  — see /console/notifications")
-        dport = dispatch_sim_port or port + 2
+        dport = dispatch_sim_port or port_or_free(port + 2)
         shorten_scene(app.state.ctx.db)
         secret = seed_dispatch(app.state.ctx.db, f"http://127.0.0.1:{dport}", f"http://{local}:{port}")
         dsim = DispatchSim(api_key=DEMO_DISPATCH_KEY, seed=DEMO_SEED, time_scale=DEMO_DISPATCH_SCALE,
                            return_rate=0.1, failure_rate=0.02, callback_secret=secret)
-        dispatch_url = stack.enter_context(serve_dispatch_sim(dsim, port=dport)).url
+        try:
+            dispatch_url = stack.enter_context(serve_dispatch_sim(dsim, port=dport)).url
+        except RuntimeError as exc:
+            _fail(f"{exc}: the port is taken; choose another with --dispatch-sim-port")
         click.echo(f"  dispatch platform simulator (Open311): {dispatch_url}  — see /console/dispatch")
         runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
         stack.callback(runner.stop)

@@ -269,6 +269,27 @@ def teams_of_unit(session: Session, unit_id: int) -> list[str]:
 DEMO_TEAM = "centre"
 
 
+def _demo_channels(session: Session, sim_url: str) -> list:
+    """The notification simulator's three channels, created or pointed at `sim_url`."""
+    from cityops.notify import service as notify
+
+    base = sim_url.rstrip("/")
+    wanted = [("wecom", "值班群机器人（模拟器）", {"webhook_key": "sim-key", "base_url": f"{base}/cgi-bin/webhook/send"}),
+              ("sms", "政务短信平台（模拟器）", {"url": f"{base}/sms/send", "account": "sim-account",
+                                          "secret": "sim-secret", "signature": "长宁城运"}),
+              ("voice", "语音外呼（模拟器）", {"url": f"{base}/voice/calls"})]
+    existing = {c.name: c for c in notify.list_channels(session)}
+    out = []
+    for kind, name, settings in wanted:
+        ch = existing.get(name)
+        if ch is None:
+            ch = notify.create_channel(session, kind=kind, name=name, settings=settings)
+        elif any(ch.settings.get(k) != v for k, v in settings.items()):
+            ch = notify.update_channel(session, ch.id, settings=settings)
+        out.append(ch)
+    return out
+
+
 def seed_demo(session: Session, *, sim_url: str, now: datetime | None = None, days: int = 3) -> bool:
     """Demo roster and routing, ONLY when called explicitly (`cityops demo`): one duty team
     with three people, day/night shifts for `days` days, the notification simulator's
@@ -279,6 +300,7 @@ def seed_demo(session: Session, *, sim_url: str, now: datetime | None = None, da
     from cityops.notify import service as notify
 
     if session.get(Team, DEMO_TEAM) is not None:
+        _demo_channels(session, sim_url)  # the simulator may listen elsewhere this time
         return False
     now = now or utcnow()
     team = create_team(session, code=DEMO_TEAM, name="城运中心值班组")
@@ -299,14 +321,7 @@ def seed_demo(session: Session, *, sim_url: str, now: datetime | None = None, da
                      ends_at=mid, created_by="system:demo")
         create_shift(session, contact_id=night.id, team_code=DEMO_TEAM, role="member", starts_at=mid,
                      ends_at=end, created_by="system:demo")
-    base = sim_url.rstrip("/")
-    wecom = notify.create_channel(session, kind="wecom", name="值班群机器人（模拟器）",
-                                  settings={"webhook_key": "sim-key", "base_url": f"{base}/cgi-bin/webhook/send"})
-    sms = notify.create_channel(session, kind="sms", name="政务短信平台（模拟器）",
-                                settings={"url": f"{base}/sms/send", "account": "sim-account",
-                                          "secret": "sim-secret", "signature": "长宁城运"})
-    voice = notify.create_channel(session, kind="voice", name="语音外呼（模拟器）",
-                                  settings={"url": f"{base}/voice/calls"})
+    wecom, sms, voice = _demo_channels(session, sim_url)
     notify.create_policy(session, name="设备告警默认通知", position=100, min_severity="warning", repeat=1,
                          quiet_start="22:00", quiet_end="07:00", quiet_max_severity="warning",
                          steps=[{"targets": [{"kind": "team", "team": DEMO_TEAM}], "channels": [wecom.id],

@@ -17,6 +17,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_or_free(preferred: int) -> int:
+    """`preferred` when nothing listens there, else a free port: the demo's simulators must
+    not fail because port + 1 happens to be taken."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
 @contextmanager
 def serve_app(app, *, host: str = "127.0.0.1", port: int = 0, name: str = "sim",
               lifespan: str = "auto") -> Iterator[str]:
