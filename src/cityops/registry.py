@@ -11,6 +11,14 @@ def routers() -> list[APIRouter]:
     from cityops.audit.api import router as audit_api
     from cityops.callout.api import router as callout_api
     from cityops.callout.pages import router as callout_pages
+    from cityops.callout.campaign_api import router as callout_campaign_api
+    from cityops.callout.campaign_pages import router as callout_campaign_pages
+    from cityops.callout.template_api import router as callout_template_api
+    from cityops.callout.template_pages import router as callout_template_pages
+    from cityops.callout.line_api import router as callout_line_api
+    from cityops.callout.line_pages import router as callout_line_pages
+    from cityops.callout.stats_api import router as callout_stats_api
+    from cityops.callout.stats_pages import router as callout_stats_pages
     from cityops.auth.api import router as auth_api
     from cityops.catalog.api import router as catalog_api
     from cityops.catalog.pages import router as catalog_pages
@@ -56,7 +64,8 @@ def routers() -> list[APIRouter]:
             devices_pages, monitoring_pages, duty_api, notify_api, duty_pages, notify_pages, sla_api, sla_pages,
             routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks,
             open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages, watch_api, watch_pages,
-            callout_api, callout_pages]
+            callout_api, callout_pages, callout_campaign_api, callout_campaign_pages, callout_template_api,
+            callout_template_pages, callout_line_api, callout_line_pages, callout_stats_api, callout_stats_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
@@ -69,6 +78,9 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.dispatch.jobs import register as dispatch_jobs
     from cityops.events.intake_jobs import register as intake_jobs
     from cityops.events.watch_jobs import register as watch_jobs
+    from cityops.callout.campaign_jobs import register as callout_campaign_jobs
+    from cityops.callout.trigger_jobs import register as callout_trigger_jobs
+    from cityops.callout.data_jobs import register as callout_data_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
@@ -79,3 +91,6 @@ def register_jobs(scheduler: Scheduler) -> None:
     dispatch_jobs(scheduler)
     intake_jobs(scheduler)
     watch_jobs(scheduler)
+    callout_campaign_jobs(scheduler)
+    callout_trigger_jobs(scheduler)
+    callout_data_jobs(scheduler)

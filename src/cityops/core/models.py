@@ -3,7 +3,10 @@
 from cityops.audit import models as audit_models  # noqa: F401
 from cityops.auth import models as auth_models  # noqa: F401
 from cityops.callout import campaign_models as callout_campaign_models  # noqa: F401
+from cityops.callout import line_models as callout_line_models  # noqa: F401
 from cityops.callout import list_models as callout_list_models  # noqa: F401
+from cityops.callout import stats_models as callout_stats_models  # noqa: F401
+from cityops.callout import template_models as callout_template_models  # noqa: F401
 from cityops.catalog import models as catalog_models  # noqa: F401
 from cityops.devices import models as device_models  # noqa: F401
 from cityops.dispatch import models as dispatch_models  # noqa: F401

@@ -1,0 +1,5 @@
+"""Placeholder wired into registry.py; replaced by its owner in issue #6."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Placeholder imported by core/models.py; replaced by its owner in issue #6."""
