@@ -18,6 +18,8 @@ from cityops.core.timeutil import utcnow
 from cityops.core.types import JSONType
 
 CAMPAIGN_STATES = ("draft", "running", "paused", "done")
+# How a campaign came about: by hand, on a schedule, or from a domain event (CALL-1 triggers).
+TRIGGERS = ("manual", "schedule", "event_closed", "workorder_overdue", "alarm_unacked", "broadcast")
 TASK_STATES = ("pending", "in_progress", "done", "skipped", "failed")
 
 
@@ -40,6 +42,12 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     counters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # result -> dials
+    trigger: Mapped[str] = mapped_column(String(24), default="manual")
+    scheduled_at: Mapped[datetime | None] = mapped_column(default=None)  # a draft starts itself then
+    line_group: Mapped[str] = mapped_column(String(32), default="")
+    # A rolling campaign (one per trigger and scenario) stays running and takes new tasks as
+    # domain events arrive; it is not finished when its tasks run out.
+    rolling: Mapped[bool] = mapped_column(default=False)
 
 
 class CallTask(Base):
@@ -52,6 +60,7 @@ class CallTask(Base):
                                                  default=None)
     number_e164: Mapped[str] = mapped_column(String(20), index=True)
     business_ref: Mapped[str] = mapped_column(String(64), default="")
+    contact_name: Mapped[str] = mapped_column(String(64), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(12), default="pending")
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,5 +1,6 @@
-"""Campaign service (CALL-1): create a campaign from a call list (one task per ok entry), start,
-pause and progress. The dialer (`dialer.py`) does the calling."""
+"""Campaign service (CALL-1): create a campaign from a call list (one task per ok entry) or empty
+for triggers and broadcasts, add tasks, start (now or at `scheduled_at`), pause and progress.
+The dialer (`dialer.py`) does the calling."""
 
 from __future__ import annotations
 
@@ -9,47 +10,113 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cityops.callout import lists
-from cityops.callout.campaign_models import TASK_STATES, CallTask, Campaign
+from cityops.callout import lists, numbers, templates
+from cityops.callout.campaign_models import TASK_STATES, TRIGGERS, CallTask, Campaign
 from cityops.callout.list_models import CallListEntry
-from cityops.callout.script import DEFAULT_SCRIPTS, Script, validate
+from cityops.callout.script import Script, validate
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import aware, utcnow
 
 PRIORITIES = ("normal", "high", "highest")
 
 
-def create_campaign(session: Session, *, name: str, list_id: int, script: Script | dict[str, Any] | None = None,
-                    priority: str = "normal", max_attempts: int = 3, retry_policy: dict[str, float] | None = None,
-                    concurrency: int = 4, caller_id: str = "", created_by: str = "",
-                    now: datetime | None = None) -> Campaign:
-    cl = lists.get_list(session, list_id)
+def create_campaign(session: Session, *, name: str, list_id: int | None = None, scenario: str | None = None,
+                    script: Script | dict[str, Any] | None = None, priority: str | None = None,
+                    max_attempts: int | None = None, retry_policy: dict[str, float] | None = None,
+                    concurrency: int = 4, caller_id: str | None = None, line_group: str | None = None,
+                    trigger: str = "manual", scheduled_at: datetime | None = None, rolling: bool = False,
+                    created_by: str = "", now: datetime | None = None) -> Campaign:
+    """A campaign over a call list (one task per ok entry) or, with `scenario` and no list, an
+    empty one that triggers and broadcasts add tasks to (`add_task`). Whatever is not given comes
+    from the scenario's template (`templates.effective`)."""
+    cl = lists.get_list(session, list_id) if list_id is not None else None
+    if cl is None and scenario is None:
+        raise Invalid("外呼任务需要名单或场景")
+    if cl is not None and scenario is not None and scenario != cl.scenario:
+        raise Invalid(f"名单属于场景 {cl.scenario}，与 {scenario} 不符")
+    tpl = templates.effective(session, cl.scenario if cl is not None else scenario)
     if script is None:
-        script = DEFAULT_SCRIPTS.get(cl.scenario)
+        script = tpl.script
         if script is None:
-            raise Invalid(f"场景 {cl.scenario} 没有默认话术，请提供话术")
+            raise Invalid(f"场景「{tpl.label}」没有默认话术，请提供话术")
     if isinstance(script, dict):
         script = Script.from_dict(script)
     validate(script)
+    priority = priority or tpl.priority
     if priority not in PRIORITIES:
         raise Invalid(f"未知优先级 {priority!r}", allowed=list(PRIORITIES))
+    max_attempts = tpl.max_attempts if max_attempts is None else max_attempts
     if max_attempts < 1 or concurrency < 1:
         raise Invalid("最大呼叫次数和并发数必须大于 0")
-    for result, minutes in (retry_policy or {}).items():
+    retry_policy = dict(tpl.retry_policy if retry_policy is None else retry_policy)
+    for result, minutes in retry_policy.items():
         if not isinstance(minutes, int | float) or minutes < 0:
             raise Invalid(f"重试间隔无效：{result}={minutes!r}")
-    c = Campaign(name=name.strip() or cl.name, scenario=cl.scenario, list_id=cl.id, script=script.to_dict(),
-                 priority=priority, max_attempts=max_attempts, retry_policy=dict(retry_policy or {}),
-                 concurrency=concurrency, caller_id=caller_id, created_by=created_by,
-                 created_at=aware(now or utcnow()), counters={})
+    if trigger not in TRIGGERS:
+        raise Invalid(f"未知触发方式 {trigger!r}", allowed=list(TRIGGERS))
+    c = Campaign(name=name.strip() or (cl.name if cl is not None else tpl.label), scenario=tpl.scenario,
+                 list_id=cl.id if cl is not None else None, script=script.to_dict(), priority=priority,
+                 max_attempts=max_attempts, retry_policy=retry_policy, concurrency=concurrency,
+                 caller_id=tpl.caller_id if caller_id is None else caller_id,
+                 line_group=tpl.line_group if line_group is None else line_group, trigger=trigger,
+                 scheduled_at=aware(scheduled_at) if scheduled_at else None, rolling=rolling,
+                 created_by=created_by, created_at=aware(now or utcnow()), counters={})
     session.add(c)
     session.flush()
-    for e in session.scalars(select(CallListEntry).where(CallListEntry.list_id == cl.id, CallListEntry.status == "ok")
-                             .order_by(CallListEntry.row, CallListEntry.id)):
-        session.add(CallTask(campaign_id=c.id, entry_id=e.id, number_e164=e.number_e164,
-                             business_ref=e.business_ref or ""))
-    session.flush()
+    if cl is not None:
+        for e in session.scalars(select(CallListEntry).where(CallListEntry.list_id == cl.id,
+                                                             CallListEntry.status == "ok")
+                                 .order_by(CallListEntry.row, CallListEntry.id)):
+            session.add(CallTask(campaign_id=c.id, entry_id=e.id, number_e164=e.number_e164,
+                                 business_ref=e.business_ref or "", contact_name=(e.name or "")[:64]))
+        session.flush()
     return c
+
+
+def add_task(session: Session, campaign_id: int, *, number: str, business_ref: str = "", contact_name: str = "",
+             due_at: datetime | None = None) -> CallTask | None:
+    """One more callee for a campaign (triggers, broadcasts). The number is stored normalised when
+    it parses and as given otherwise: the gate refuses it before the dial, with the reason, so a
+    bad number in an event stays visible instead of vanishing. None when the campaign already
+    has this number for this business ref."""
+    c = get_campaign(session, campaign_id)
+    if c.state == "done":
+        raise Conflict(f"外呼任务「{c.name}」已结束，不能再添加号码")
+    p = numbers.parse(number)
+    stored = (p.e164 if p.ok else number.strip())[:20]
+    dup = session.scalar(select(CallTask.id).where(CallTask.campaign_id == c.id, CallTask.number_e164 == stored,
+                                                   CallTask.business_ref == business_ref))
+    if dup is not None:
+        return None
+    task = CallTask(campaign_id=c.id, number_e164=stored, business_ref=business_ref, contact_name=contact_name[:64],
+                    next_attempt_at=aware(due_at) if due_at else None)
+    session.add(task)
+    session.flush()
+    return task
+
+
+def rolling_campaign(session: Session, *, scenario: str, trigger: str, now: datetime | None = None) -> Campaign:
+    """The running campaign that a trigger feeds (one per trigger and scenario), created and
+    started on first use; a paused one is returned as it is (an operator paused it)."""
+    c = session.scalar(select(Campaign).where(Campaign.rolling.is_(True), Campaign.scenario == scenario,
+                                              Campaign.trigger == trigger, Campaign.state != "done")
+                       .order_by(Campaign.id.desc()))
+    if c is None:
+        tpl = templates.effective(session, scenario)
+        c = create_campaign(session, name=f"{tpl.label}（自动触发）", scenario=scenario, trigger=trigger,
+                            rolling=True, created_by=f"trigger:{trigger}", now=now)
+        start(session, c.id, now=now)
+    return c
+
+
+def start_scheduled(session: Session, now: datetime) -> list[int]:
+    """Starts the drafts whose `scheduled_at` has come (CALL-1 schedule trigger)."""
+    started = []
+    for c in session.scalars(select(Campaign).where(Campaign.state == "draft", Campaign.scheduled_at.is_not(None),
+                                                    Campaign.scheduled_at <= aware(now))):
+        start(session, c.id, now=now)
+        started.append(c.id)
+    return started
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:

@@ -18,17 +18,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from cityops.callout import compliance, lists
+from cityops.callout import compliance, lists, templates
 from cityops.callout.campaign_models import CallRecord, CallStep, CallTask, Campaign
 from cityops.callout.list_models import CallListEntry
-from cityops.callout.scenarios import SCENARIOS, Window
+from cityops.callout.scenarios import Window
 from cityops.callout.script import Script
 from cityops.callout.telephony import Telephony
 from cityops.core.db import Database
 from cityops.core.errors import Conflict, NotFound
 from cityops.core.timeutil import SHANGHAI, aware
 
-DEFAULT_RETRY = {"no_answer": 30, "busy": 10, "unreachable": 60, "failed": 15}
+DEFAULT_RETRY = templates.DEFAULT_RETRY
 FINAL = ("answered", "invalid_number", "rejected")
 REQUEUE_RULES = {"outside_window", "daily_cap"}
 CALLBACK_SCENARIO = "hotline_callback"
@@ -86,8 +86,9 @@ def process_task(session: Session, task_id: int, *, telephony: Telephony, now: d
     if c.state != "running":  # paused since the pass began
         return "gone"
     entry = session.get(CallListEntry, task.entry_id) if task.entry_id else None
+    windows = templates.effective(session, c.scenario).windows
     d = compliance.check(session, number=task.number_e164, scenario=c.scenario, at=now, priority=c.priority,
-                         list_entry=entry)
+                         list_entry=entry, windows=windows)
     if not d.allowed:
         task.note = "；".join(d.reasons)
         task.last_result = "gate:" + ",".join(d.rules)
@@ -95,8 +96,8 @@ def process_task(session: Session, task_id: int, *, telephony: Telephony, now: d
             at = now
             if "daily_cap" in d.rules:
                 at = next_day(now)
-            if "outside_window" in d.rules or not compliance.in_window(at, SCENARIOS[c.scenario].windows):
-                at = next_window_start(at, SCENARIOS[c.scenario].windows)
+            if "outside_window" in d.rules or not compliance.in_window(at, windows):
+                at = next_window_start(at, windows)
             task.next_attempt_at = at
             return "requeued"
         task.state = "skipped"
@@ -179,6 +180,7 @@ def finish_campaigns(session: Session, now: datetime) -> None:
     open_tasks = (select(func.count()).select_from(CallTask)
                   .where(CallTask.campaign_id == Campaign.id, CallTask.state.in_(("pending", "in_progress")))
                   .scalar_subquery())
-    for c in session.scalars(select(Campaign).where(Campaign.state == "running", open_tasks == 0)):
+    for c in session.scalars(select(Campaign).where(Campaign.state == "running", Campaign.rolling.is_(False),
+                                                    open_tasks == 0)):
         c.state = "done"
         c.finished_at = now
