@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     public_url: str = ""  # the console's address as people reach it; makes links in notifications absolute
     mqtt_client_id: str = ""  # empty: cityops-<host>-<role>; every worker needs its own
     asr_model_dir: str = ""  # a local speech-recognition (Vosk) model; empty: key presses only (CALL-1)
+    # Outbound calls: "sip" dials the configured voice gateways; "sim" the telephony simulator
+    # (the demo). With "sip" and no gateway configured, nothing is dialled.
+    callout_telephony: str = "sip"
+    callout_local_ip: str = "127.0.0.1"  # the address gateways reach us at for SIP and RTP
+    callout_retention_days: int = 1095  # call records and dialogue steps; statistics are kept (CALL-2)
     # Signing keys. Unset: generated once and kept in var_dir (mode 0600), so
     # tokens and the audit chain survive restarts without a key in the environment.
     secret_key: SecretStr | None = None
