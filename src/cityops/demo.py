@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from cityops.audit.context import acting_as
 from cityops.auth import service as users
 from cityops.auth.models import User
 from cityops.core.db import Database
+from cityops.core.timeutil import utcnow
 from cityops.geo.models import ResponsibleUnit
 
 DEMO_SEED = 20240601  # the demo district's fleet; same seed, same devices on every start
@@ -110,3 +112,59 @@ def start_simulators(app_or_ctx, base_url: str, *, seed: int = DEMO_SEED, size: 
     runner = FleetRunner(fleet, setup, base_url, seed=seed, period_s=period_s, mqtt_url=mqtt_url or None,
                          **runner_options)
     return runner.start()
+
+
+DEMO_CALLBACK_CAMPAIGN = "12345 热线回访（演示）"
+# (细类, title, address, lon, lat): citizens' hotline reports the units have already disposed of.
+DEMO_HOTLINE_CASES = (
+    ("暴露垃圾", "天山路 600 弄门口垃圾堆放两天未清运", "天山路600弄", 121.4035, 31.2130),
+    ("噪声扰民", "愚园路一餐厅排风机夜间噪声扰民", "愚园路1107号", 121.4268, 31.2208),
+    ("井盖破损", "长宁路人行道井盖破损有绊倒风险", "长宁路1018号", 121.4180, 31.2220),
+    ("路灯故障", "仙霞路虹古路口路灯连续三晚不亮", "仙霞路虹古路口", 121.3905, 31.2045),
+    ("非机动车乱停放", "地铁威宁路站出口共享单车堆积", "天山西路威宁路口", 121.3880, 31.2185),
+    ("油烟扰民", "古北路小区底商油烟直排", "古北路1699弄", 121.4055, 31.2010),
+    ("占道堆物", "新华路弄堂口装修垃圾占道", "新华路329弄", 121.4290, 31.2065),
+    ("道路破损", "延安西路辅路路面坑洼积水", "延安西路1882号", 121.4125, 31.2110),
+    ("乱张贴", "北新泾街道小区外墙小广告", "北新泾街道平塘路", 121.3700, 31.2200),
+    ("树木倒伏", "虹桥路行道树倾斜压住电线", "虹桥路1386号", 121.4075, 31.1975),
+)
+
+
+def seed_callback_campaign(db: Database, now: datetime | None = None) -> int | None:
+    """The demo's 回访 campaign (CALL-1, issue #6): ten hotline reports that the units have
+    disposed of, a call list of their reporters built from them and a started 热线回访 campaign
+    over it, once. The telephony simulator answers; each 满意/不满意 reaches the event
+    (verified and closed, or returned). Returns the campaign id, or None when it exists.
+
+    The reporters' numbers are made up (139 0000 01xx); the demo dials only the simulator."""
+    from cityops.callout import campaigns, lists
+    from cityops.callout.campaign_models import Campaign
+    from cityops.events import lifecycle
+    from cityops.events import service as events
+    from cityops.events.models import EventCategory
+
+    now = now or utcnow()
+    with acting_as("system:demo"), db.session() as s:
+        if s.scalar(select(Campaign.id).where(Campaign.name == DEMO_CALLBACK_CAMPAIGN)) is not None:
+            return None
+        rows = ["姓名,电话,业务编号"]
+        for i, (leaf, title, address, lon, lat) in enumerate(DEMO_HOTLINE_CASES, start=1):
+            cat = s.scalar(select(EventCategory).where(EventCategory.name == leaf))
+            if cat is None:
+                continue
+            at = now - timedelta(hours=30 - 2 * i)
+            ev = events.create_event(s, category_id=cat.id, title=title, address=address, lon=lon, lat=lat,
+                                     source_kind="hotline", source_ref=f"12345-DEMO-{i:03d}",
+                                     reporter_name=f"市民{i}（演示）", reporter_phone=f"139000001{i:02d}",
+                                     reported_at=at, created_by="system:demo", merge=False)
+            for step, state in enumerate(("accepted", "dispatched", "in_progress", "disposed"), start=1):
+                lifecycle.transition(s, ev.id, state, actor="system:demo", at=at + timedelta(hours=step),
+                                     details={"demo": "历史工单（演示数据）"})
+            rows.append(f"市民{i}（演示）,139000001{i:02d},event:{ev.id}")
+        res = lists.import_list(s, "\n".join(rows).encode(), "callback.csv", name="12345 回访名单（演示）",
+                                scenario="hotline_callback", source="12345 热线工单",
+                                consent_basis="来电人同意回访（演示数据）", created_by="system:demo")
+        c = campaigns.create_campaign(s, name=DEMO_CALLBACK_CAMPAIGN, list_id=res.list_id,
+                                      created_by="system:demo", now=now)
+        campaigns.start(s, c.id, now=now)
+        return c.id

@@ -73,7 +73,7 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
     from cityops.app import create_app
     from cityops.core import logging as logsetup
     from cityops.demo import DEMO_DISPATCH_KEY, DEMO_DISPATCH_SCALE, DEMO_SEED, prepare_demo, seed_dispatch
-    from cityops.demo import seed_notifications, shorten_scene, start_simulators
+    from cityops.demo import seed_callback_campaign, seed_notifications, shorten_scene, start_simulators
     from cityops.sim.dispatch import DispatchSim
     from cityops.sim.dispatch import serve as serve_dispatch_sim
     from cityops.sim.notify import NotifySim, serve as serve_notify_sim
@@ -81,7 +81,8 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
 
     vdir = Path(var_dir)
     vdir.mkdir(parents=True, exist_ok=True)
-    settings = get_settings().model_copy(update={"var_dir": vdir,
+    # The demo dials the telephony simulator: its made-up numbers must never reach a real line.
+    settings = get_settings().model_copy(update={"var_dir": vdir, "callout_telephony": "sim",
                                                  "database_url": f"sqlite:///{(vdir / 'demo.db').resolve()}"})
     logsetup.setup(settings.log_level, settings.log_json)
     app = create_app(settings)
@@ -120,6 +121,9 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
         except RuntimeError as exc:
             _fail(f"{exc}: the port is taken; choose another with --dispatch-sim-port")
         click.echo(f"  dispatch platform simulator (Open311): {dispatch_url}  — see /console/dispatch")
+        if seed_callback_campaign(app.state.ctx.db) is not None:
+            click.echo("  回访 campaign: 10 disposed hotline reports, their callers phoned through the telephony"
+                       " simulator; answers close or return the events (/console/callout/campaigns)")
         runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
         stack.callback(runner.stop)
         scene = runner.trigger("water_level")
