@@ -4,11 +4,11 @@ Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-06 02:10:00
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
-import cityops.core.db  # noqa: F401
-import cityops.core.types  # noqa: F401
+import cityops.core.db
+import cityops.core.types
 
 revision = '0021'
 down_revision = '0020'
@@ -17,8 +17,28 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('callout_templates',
+    sa.Column('scenario', sa.String(length=32), nullable=False),
+    sa.Column('script', cityops.core.types.JSONType, nullable=True),
+    sa.Column('windows', cityops.core.types.JSONType, nullable=True),
+    sa.Column('retry_policy', cityops.core.types.JSONType, nullable=True),
+    sa.Column('max_attempts', sa.Integer(), nullable=True),
+    sa.Column('priority', sa.String(length=12), nullable=True),
+    sa.Column('caller_id', sa.String(length=32), nullable=True),
+    sa.Column('line_group', sa.String(length=32), nullable=True),
+    sa.Column('triggers', cityops.core.types.JSONType, nullable=True),
+    sa.Column('updated_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', cityops.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('scenario', name=op.f('pk_callout_templates'))
+    )
+    op.create_table('callout_trigger_runs',
+    sa.Column('trigger', sa.String(length=24), nullable=False),
+    sa.Column('at', cityops.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('counts', cityops.core.types.JSONType, nullable=False),
+    sa.PrimaryKeyConstraint('trigger', name=op.f('pk_callout_trigger_runs'))
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('callout_trigger_runs')
+    op.drop_table('callout_templates')
