@@ -8,6 +8,7 @@ the PostgreSQL half is skipped with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import shutil
@@ -183,3 +184,19 @@ def page(browser):
     p.on("pageerror", lambda e: p.console_errors.append(str(e)))
     yield p
     ctx.close()
+
+
+@pytest.fixture(autouse=True)
+def _hide_playwright_loop(request):
+    """Playwright's sync API keeps its event loop marked as running in the main thread for the
+    rest of the worker's session; tests that run their own loop (`asyncio.run`: the SIP agent,
+    the gateway simulator) would fail after any browser test. Hide it from non-browser tests."""
+    if "page" in request.fixturenames or "browser" in request.fixturenames:
+        yield
+        return
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)

@@ -193,8 +193,8 @@ def test_campaign_needs_a_script_and_valid_settings(db):
     csv = "电话\n13900000001\n4008123123\n"
     with db.session() as s:
         res = lists.import_list(s, csv.encode(), "l.csv", name="提醒", scenario="notice")
-        with pytest.raises(Invalid, match="没有默认话术"):
-            campaigns.create_campaign(s, name="x", list_id=res.list_id)
+        with pytest.raises(Invalid, match="话术"):
+            campaigns.create_campaign(s, name="x", list_id=res.list_id, script={"start": "nowhere", "steps": []})
         res2 = lists.import_list(s, csv.encode(), "l.csv", name="回访", scenario="hotline_callback")
         with pytest.raises(Invalid, match="并发数"):
             campaigns.create_campaign(s, name="x", list_id=res2.list_id, concurrency=0)

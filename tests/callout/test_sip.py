@@ -206,6 +206,28 @@ def test_no_response_is_unreachable():
     assert time.monotonic() - started < 5  # timer B = 64 * T1 = 3.2 s
 
 
+def test_sync_call_inside_a_running_event_loop():
+    """Playwright's sync API (the browser tests) leaves a loop running in the main thread; a call
+    from there must still work (asyncio.run cannot nest)."""
+    import asyncio
+
+    async def inside():
+        return place_call_sync("127.0.0.1", _free_udp_port(), NUMBER, ring_timeout_s=2, t1=0.02)
+
+    res = asyncio.run(inside())
+    assert (res.result, res.final_response) == ("unreachable", "no response")
+
+
+def test_suspended_and_power_off_mapping():
+    """CALL-1 issue item 3: 停机 and 关机 are their own results."""
+    assert classify(480, q850=20) == "power_off" and classify(503, q850=20) == "power_off"
+    assert [classify(c, q850=q) for c, q in ((403, 27), (403, 29), (503, 50))] == ["suspended"] * 3
+    assert classify(502, q850=27) == "unreachable"  # RFC 3398's 27 without the carrier's 403/503
+    assert classify(480, reason='Q.850;cause=18;text="用户已停机"') == "suspended"
+    assert classify(503, reason="SIP/2.0 503 Subscriber Suspended") == "suspended"
+    assert classify(403) == "rejected" and classify(200, reason="停机") == "answered"
+
+
 def test_cli_rejects_bad_target():
     out = CliRunner().invoke(cli_test_call, ["--sip", "gateway-without-port", "--number", NUMBER])
     assert out.exit_code != 0 and "HOST:PORT" in out.output

@@ -7,8 +7,9 @@ re-prompts up to `retries` times, then `default` is taken. The script's `opt_out
 call at any step and opts the callee out of the scenario. `record` names what an answer records
 (e.g. "satisfaction" = 满意).
 
-`run_script` is pure: the simulator and the SIP path feed it the callee's answers and store the
-returned `Transcript` as the interaction data (CALL-2)."""
+`Dialogue` walks the tree one prompt at a time; `run_script` is pure and drives it from a list of
+answers (the simulator), `sip_telephony` drives it from a live call's key presses. Both return
+the `Transcript` the dialer stores as the interaction data (CALL-2)."""
 
 from __future__ import annotations
 
@@ -138,53 +139,105 @@ def _is_dtmf(answer: str) -> bool:
     return bool(answer) and set(answer) <= DTMF and len(answer) <= 4
 
 
+class Dialogue:
+    """One walk through a script, step by step (CALL-1, CALL-2): `prompt` is what to play now,
+    `answer(value)` takes the callee's answer to it (key presses, recognised text, or None for
+    no input) and moves on. `run_script` and the SIP call both drive it, so the simulator and a
+    real call follow the same rules."""
+
+    def __init__(self, script: Script, matcher: KeywordMatcher | None = None):
+        self.script, self.matcher = script, matcher or KeywordMatcher()
+        self.transcript = Transcript()
+        self.current = script.start
+        self.attempt = 0
+        self.done = False
+
+    @property
+    def step(self) -> Step:
+        return self.script.step(self.current)
+
+    @property
+    def prompt(self) -> str:
+        step = self.step
+        return step.reprompt if self.attempt and step.reprompt else step.prompt
+
+    @property
+    def expects_answer(self) -> bool:
+        return bool(self.step.answers())
+
+    def answer(self, value: str | None) -> None:
+        """Record the turn for the current prompt; an announcement takes None and moves on."""
+        if self.done:
+            raise RuntimeError("dialogue already ended")
+        step = self.step
+        turn = Turn(step.id, self.prompt, retry=self.attempt)
+        self.transcript.turns.append(turn)
+        if not step.answers():
+            self._go(step.default)
+            return
+        if value:
+            if _is_dtmf(value):
+                turn.answer_dtmf = value
+                if self.script.opt_out_key and value[0] == self.script.opt_out_key:
+                    turn.matched = "opt_out"
+                    self._end("opt_out")
+                    return
+                turn.matched = step.keys.get(value[0])
+            else:
+                turn.answer_text = value
+                turn.matched = self.matcher.match(value, step.answers())
+        if turn.matched is not None:
+            if step.record:
+                self.transcript.recorded[step.record] = turn.matched
+            self._go(step.branches.get(turn.matched, step.default))
+        elif self.attempt < step.retries:
+            self.attempt += 1
+            self._check_turns()
+        else:
+            self._go(step.default)
+
+    def callee_hung_up(self) -> None:
+        """The callee hung up during the current prompt."""
+        if not self.done:
+            self.transcript.turns.append(Turn(self.current, self.prompt, retry=self.attempt))
+            self._end("callee_hangup")
+
+    def stop(self, outcome: str = "hangup") -> None:
+        """We ended the call before the script did (maximum call length)."""
+        if not self.done:
+            self._end(outcome)
+
+    def _go(self, target: str) -> None:
+        self.current, self.attempt = target, 0
+        if target in TERMINALS:
+            self._end(target)
+        else:
+            self._check_turns()
+
+    def _check_turns(self) -> None:
+        if len(self.transcript.turns) >= MAX_TURNS:
+            self._end("hangup")
+
+    def _end(self, outcome: str) -> None:
+        self.transcript.outcome, self.done = outcome, True
+
+
 def run_script(script: Script, answers: Iterable[str | None], matcher: KeywordMatcher | None = None) -> Transcript:
     """Plays the script against the callee's answers: each item is key presses ("1"), recognised
     text ("非常满意") or None (silence). Running out of answers means the callee hung up."""
-    matcher = matcher or KeywordMatcher()
+    d = Dialogue(script, matcher)
     it = iter(answers)
-    out = Transcript()
-    current = script.start
-    while current not in TERMINALS:
-        if len(out.turns) >= MAX_TURNS:
-            out.outcome = "hangup"
-            return out
-        step = script.step(current)
-        if not step.answers():  # an announcement: play it and move on
-            out.turns.append(Turn(step.id, step.prompt))
-            current = step.default
+    while not d.done:
+        if not d.expects_answer:  # an announcement: play it and move on
+            d.answer(None)
             continue
-        nxt = step.default
-        for attempt in range(step.retries + 1):
-            prompt = step.reprompt if attempt and step.reprompt else step.prompt
-            try:
-                answer = next(it)
-            except StopIteration:
-                out.turns.append(Turn(step.id, prompt, retry=attempt))
-                out.outcome = "callee_hangup"
-                return out
-            turn = Turn(step.id, prompt, retry=attempt)
-            out.turns.append(turn)
-            if answer is None or answer == "":
-                continue
-            if _is_dtmf(answer):
-                turn.answer_dtmf = answer
-                if script.opt_out_key and answer[0] == script.opt_out_key:
-                    turn.matched = "opt_out"
-                    out.outcome = "opt_out"
-                    return out
-                turn.matched = step.keys.get(answer[0])
-            else:
-                turn.answer_text = answer
-                turn.matched = matcher.match(answer, step.answers())
-            if turn.matched is not None:
-                if step.record:
-                    out.recorded[step.record] = turn.matched
-                nxt = step.branches.get(turn.matched, step.default)
-                break
-        current = nxt
-    out.outcome = current
-    return out
+        try:
+            value = next(it)
+        except StopIteration:
+            d.callee_hung_up()
+            break
+        d.answer(value)
+    return d.transcript
 
 
 HOTLINE_CALLBACK = Script(

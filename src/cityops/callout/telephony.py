@@ -19,19 +19,27 @@ from cityops.callout.sip.result import CallResult
 
 SECONDS_PER_TURN = 8.0  # a prompt plus the callee's answer, for the simulated duration
 
-# (result, sip code, Q.850 cause, share). Power off is reported as unreachable (Q.850 20).
+# (result, sip code, Q.850 cause, share): roughly what outbound service calls to Shanghai
+# mobiles see — most answer, a tenth ring out, powered-off handsets are common, suspended lines
+# (停机) and refusals rare. Causes as a gateway sends them (RFC 3398: 20 -> 480; 停机 see sip/result.py).
 OUTCOMES: tuple[tuple[str, int | None, int | None, float], ...] = (
-    ("answered", 200, None, 0.70),
-    ("no_answer", 480, 19, 0.12),
-    ("busy", 486, 17, 0.07),
-    ("unreachable", 503, 20, 0.07),
+    ("answered", 200, None, 0.68),
+    ("no_answer", 480, 19, 0.11),
+    ("busy", 486, 17, 0.06),
+    ("power_off", 480, 20, 0.05),
+    ("unreachable", 503, 34, 0.03),
+    ("suspended", 403, 50, 0.02),
     ("invalid_number", 404, 1, 0.04),
+    ("rejected", 603, 21, 0.01),
 )
-SIP_CODES = {r: code for r, code, _, _ in OUTCOMES} | {"rejected": 603, "failed": 500}
-Q850 = {r: q for r, _, q, _ in OUTCOMES} | {"rejected": 21}
+SIP_CODES = {r: code for r, code, _, _ in OUTCOMES} | {"failed": 500}
+Q850 = {r: q for r, _, q, _ in OUTCOMES}
 
 
 class Telephony(Protocol):
+    """`name` goes into the record's adapter. An adapter with `concurrent = True` also has
+    `gateways(session, line_group)` and gets the chosen `gateway=` in `dial` (see dialer)."""
+
     name: str
 
     def dial(self, number: str, *, caller_id: str, script: Script, clock: datetime) -> tuple[CallResult, Transcript]:
@@ -54,7 +62,8 @@ class SimTelephony:
     name: str = "sim"
     dialled: Counter = field(default_factory=Counter)
 
-    def dial(self, number: str, *, caller_id: str, script: Script, clock: datetime) -> tuple[CallResult, Transcript]:
+    def dial(self, number: str, *, caller_id: str, script: Script, clock: datetime,
+             gateway: object = None) -> tuple[CallResult, Transcript]:
         n = self.dialled[number]
         self.dialled[number] += 1
         call = self.scripted.get(number)

@@ -3,8 +3,11 @@
 INVITE with an SDP offer (PCMA, PCMU, telephone-event), retransmission per RFC 3261 timer A/B,
 provisional 100/180/183 (183 with SDP = early media), digest auth on 401/407 (one retry), ACK for
 every final, CANCEL after the ring timeout, then G.711 prompt playback over RTP, RFC 4733 DTMF
-collection (SIP INFO `Signal=` as well), and BYE from either side. No proxy routing: every request
-goes to the gateway address given (an IP trunk), which is how the district's SMG gateways are used.
+collection (SIP INFO `Signal=` as well), and BYE from either side. After the answer either one
+prompt is played (test calls) or a dialogue coroutine drives the call through a `CallSession`
+(play a prompt, wait for key presses with a timeout), which is how scripts run (CALL-1). No proxy
+routing: every request goes to the gateway address given (an IP trunk), which is how the district's
+SMG gateways are used.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from cityops.callout.sip import message, sdp
 from cityops.callout.sip.digest import authorization, parse_challenge
 from cityops.callout.sip.result import CallResult, classify, q850_from_reason
 from cityops.callout.sip.rtp import (
+    SAMPLES_PER_PACKET,
     DtmfCollector,
     build_packet,
     parse_packet,
@@ -41,7 +48,7 @@ class _Queue(asyncio.DatagramProtocol):
 class _Call:
     def __init__(self, loop, queue, sip_t, rtp_t, remote, *, number, target_host, target_port,
                  caller_id, username, password, prompt_pcm, ring_timeout_s, max_call_s,
-                 collect_dtmf, local_ip, t1):
+                 collect_dtmf, local_ip, t1, dialogue=None):
         self.loop, self.queue, self.sip_t, self.rtp_t, self.remote = loop, queue, sip_t, rtp_t, remote
         self.local_ip, self.t1 = local_ip, t1
         self.sip_port = sip_t.get_extra_info("sockname")[1]
@@ -56,7 +63,8 @@ class _Call:
         self.cseq = 0
         self.username, self.password = username, password
         self.prompt_pcm, self.ring_timeout_s, self.max_call_s = prompt_pcm, ring_timeout_s, max_call_s
-        self.collect_dtmf = collect_dtmf
+        self.collect_dtmf = 0 if dialogue else collect_dtmf
+        self.dialogue = dialogue
         self.offer = sdp.build_offer(local_ip, self.rtp_port, secrets.randbelow(2**31))
         self.dtmf = DtmfCollector()
         self.dtmf_pts = {sdp.DTMF_PT}
@@ -157,7 +165,8 @@ class _Call:
         self.res.sip_code = resp.status
         self.res.final_response = resp.start_line
         self.res.q850_cause = q850_from_reason(resp.get("reason"))
-        self.res.result = classify(resp.status, self.res.q850_cause)
+        self.res.result = classify(resp.status, self.res.q850_cause,
+                                  f"{resp.get('reason') or ''} {resp.start_line}")
 
     async def _invite(self, auth, ring_deadline):
         """One INVITE client transaction. Returns the final response, "cancelled" (ring timeout,
@@ -238,7 +247,8 @@ class _Call:
                 self.dtmf_pts.add(answer.dtmf_pt)
 
     async def _talk(self, ok: message.SipMessage, hang_up_now: bool = False) -> None:
-        """ACK the 2xx, play the prompt, collect DTMF, then BYE (or answer the remote BYE)."""
+        """ACK the 2xx, then either run the dialogue callback or play the one prompt and collect
+        DTMF; then BYE (or answer the remote BYE)."""
         cseq = ok.cseq[0]
         to = ok.get("to") or self.to_hdr
         target = message.contact_uri(ok.get("contact")) or self.uri
@@ -249,22 +259,25 @@ class _Call:
         media = sdp.parse_answer(ok.body) if ok.body else None
         if media and media.dtmf_pt is not None:
             self.dtmf_pts.add(media.dtmf_pt)
-        player = None
-        prompt_done = asyncio.Event()
-        if media and not hang_up_now:
-            player = asyncio.create_task(self._play(media, prompt_done))
-        else:
-            prompt_done.set()
+        player = _Player(self.loop, self.rtp_t, media) if media and not hang_up_now else None
+        if player:
+            player.start()
+        session = CallSession(self, player, media.codec if media else "PCMA")
+        task = None
+        if self.dialogue and not hang_up_now:
+            task = asyncio.create_task(self.dialogue(session))
+        elif player:
+            player.queue(prompt_frames(self.prompt_pcm, media.codec))
         deadline = answered + (0 if hang_up_now else self.max_call_s)
-        remote_bye = False
         try:
             while True:
-                if self.collect_dtmf and len(self.dtmf.digits) >= self.collect_dtmf:
+                if task is not None and task.done():
                     break
-                if not self.collect_dtmf and prompt_done.is_set():
+                if task is None and self.collect_dtmf and len(self.dtmf.digits) >= self.collect_dtmf:
                     break
-                step = min(deadline, self.loop.time() + 0.05)
-                msg = await self._next(step)
+                if task is None and not self.collect_dtmf and (player is None or player.idle.is_set()):
+                    break
+                msg = await self._next(min(deadline, self.loop.time() + 0.05))
                 if msg is None:
                     if self.loop.time() >= deadline:
                         break
@@ -273,17 +286,27 @@ class _Call:
                     break
                 if not msg.is_response and msg.method == "BYE":
                     self._reply(msg, 200, "OK")
-                    remote_bye = True
+                    session.hung_up = True
                     break
                 self._handle_stray(msg)
+            if task is not None and not task.done():
+                # Remote BYE: let the dialogue see it and note the hang-up; at the maximum call
+                # length it is cut short.
+                if session.hung_up:
+                    await asyncio.wait({task}, timeout=1.0)
+                if not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
         finally:
             if player:
-                player.cancel()
+                player.stop()
         self.res.duration_s = round(self.loop.time() - answered, 3)
         self.res.dtmf = self.dtmf.digits
-        self.res.hangup_by = "remote" if remote_bye else "local"
-        if not remote_bye:
+        self.res.hangup_by = "remote" if session.hung_up else "local"
+        if not session.hung_up:
             await self._bye(target, to)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            raise task.exception()
 
     async def _bye(self, target: str, to: str) -> None:
         self.cseq += 1
@@ -305,30 +328,104 @@ class _Call:
                 return
             self._handle_stray(msg)
 
-    async def _play(self, media: sdp.MediaAnswer, done: asyncio.Event) -> None:
-        """20 ms G.711 packets paced on the loop clock; silence after the prompt keeps the
-        gateway's RTP timeout from firing while we wait for a key press."""
+
+class _Player:
+    """One RTP stream for the whole call: queued 20 ms G.711 frames paced on the loop clock, and
+    silence in between, which keeps the gateway's RTP timeout from firing while we wait for a key
+    press. `idle` is set once the queued frames are all sent."""
+
+    def __init__(self, loop, rtp_t, media: sdp.MediaAnswer):
+        self.loop, self.rtp_t, self.media = loop, rtp_t, media
+        self.frames: deque[bytes] = deque()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.silence = prompt_frames(None, media.codec, 20)[0]
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def queue(self, frames: list[bytes]) -> None:
+        self.frames.clear()
+        self.frames.extend(frames)
+        if frames:
+            self.idle.clear()
+
+    def cut(self) -> None:
+        self.frames.clear()
+        self.idle.set()
+
+    def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _run(self) -> None:
         ssrc = secrets.randbelow(2**32)
         seq, ts = secrets.randbelow(2**16), secrets.randbelow(2**32)
-        frames = prompt_frames(self.prompt_pcm, media.codec)
-        silence = prompt_frames(None, media.codec, 20)[0]
         start, i = self.loop.time(), 0
         while True:
-            payload = frames[i] if i < len(frames) else silence
-            if i == len(frames):
-                done.set()
-            self.rtp_t.sendto(build_packet(media.payload_type, seq + i, ts + 160 * i, ssrc, payload,
-                                           marker=i == 0), (media.ip, media.port))
+            if self.frames:
+                payload = self.frames.popleft()
+            else:
+                payload = self.silence
+                self.idle.set()
+            self.rtp_t.sendto(build_packet(self.media.payload_type, seq + i, ts + 160 * i, ssrc, payload,
+                                           marker=i == 0), (self.media.ip, self.media.port))
             i += 1
             await asyncio.sleep(max(0.0, start + 0.02 * i - self.loop.time()))
+
+
+class CallSession:
+    """What a dialogue callback gets once the call is answered (CALL-1): play prompts and wait
+    for key presses. `hung_up` turns True when the callee sends BYE; `play` and `collect` then
+    return at once."""
+
+    def __init__(self, call: _Call, player: _Player | None, codec: str):
+        self._call, self._player, self.codec = call, player, codec
+        self._pos = 0  # digits already handed out
+        self.hung_up = False
+
+    @property
+    def pending_digits(self) -> str:
+        return self._call.dtmf.digits[self._pos:]
+
+    async def play(self, audio: bytes | None, *, encoded: bool = False, barge_in: bool = True) -> None:
+        """Play 8 kHz 16-bit PCM (or G.711 already in `codec` when `encoded`) to the end, or until
+        a key press when `barge_in`."""
+        if self._player is None or not audio or self.hung_up:
+            return
+        if encoded:
+            frames = [audio[i:i + SAMPLES_PER_PACKET].ljust(SAMPLES_PER_PACKET, self._player.silence[:1])
+                      for i in range(0, len(audio), SAMPLES_PER_PACKET)]
+        else:
+            frames = prompt_frames(audio, self.codec)
+        self._player.queue(frames)
+        while not self._player.idle.is_set() and not self.hung_up:
+            if barge_in and self.pending_digits:
+                self._player.cut()
+                break
+            await asyncio.sleep(0.02)
+
+    async def collect(self, digits: int = 1, timeout: float = 5.0) -> str:
+        """Up to `digits` key presses (those pressed during the prompt count); "" on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.pending_digits) < digits and not self.hung_up and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        got = self.pending_digits[:digits]
+        self._pos += len(got)
+        return got
 
 
 async def place_call(target_host: str, target_port: int, number: str, *, caller_id: str | None = None,
                      username: str | None = None, password: str | None = None,
                      prompt_pcm: bytes | None = None, ring_timeout_s: float = 30,
                      max_call_s: float = 60, collect_dtmf: int = 1, local_ip: str = "127.0.0.1",
-                     t1: float = T1) -> CallResult:
-    """Place one call to `number` through the SIP gateway at target_host:target_port."""
+                     t1: float = T1,
+                     dialogue: Callable[[CallSession], Awaitable[None]] | None = None) -> CallResult:
+    """Place one call to `number` through the SIP gateway at target_host:target_port. With
+    `dialogue`, that coroutine runs the answered call (prompts, key presses) instead of the one
+    `prompt_pcm` and `collect_dtmf`; an exception it raises comes out after the BYE."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(target_host, target_port, family=socket.AF_INET,
                                    type=socket.SOCK_DGRAM)
@@ -343,7 +440,8 @@ async def place_call(target_host: str, target_port: int, number: str, *, caller_
         call = _Call(loop, queue, sip_t, rtp_t, remote, number=number, target_host=target_host,
                      target_port=target_port, caller_id=caller_id, username=username,
                      password=password, prompt_pcm=prompt_pcm, ring_timeout_s=ring_timeout_s,
-                     max_call_s=max_call_s, collect_dtmf=collect_dtmf, local_ip=local_ip, t1=t1)
+                     max_call_s=max_call_s, collect_dtmf=collect_dtmf, local_ip=local_ip, t1=t1,
+                     dialogue=dialogue)
         return await call.run()
     finally:
         sip_t.close()
@@ -352,5 +450,12 @@ async def place_call(target_host: str, target_port: int, number: str, *, caller_
 
 
 def place_call_sync(*args, **kwargs) -> CallResult:
-    """`place_call` for synchronous callers (CLI, scheduled line tests)."""
-    return asyncio.run(place_call(*args, **kwargs))
+    """`place_call` for synchronous callers (CLI, dialer threads, scheduled line tests). A thread
+    that already runs an event loop (e.g. under Playwright's sync API) gets the call on a helper
+    thread, since asyncio.run cannot nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(place_call(*args, **kwargs))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sip-call") as ex:
+        return ex.submit(asyncio.run, place_call(*args, **kwargs)).result()

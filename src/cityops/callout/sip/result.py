@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-RESULTS = ("answered", "busy", "no_answer", "rejected", "invalid_number", "unreachable", "failed")
+RESULTS = ("answered", "busy", "no_answer", "power_off", "suspended", "rejected", "invalid_number", "unreachable",
+           "failed")
 
 # SIP final code -> normalised result. Codes not listed fall back by class (see `classify`).
 SIP_RESULTS: dict[int, str] = {
@@ -32,14 +33,24 @@ SIP_RESULTS: dict[int, str] = {
 Q850_RESULTS: dict[int, str] = {
     1: "invalid_number",  # unallocated number
     17: "busy",
-    18: "no_answer",  # no user responding (e.g. powered off)
+    18: "no_answer",  # no user responding (alerting timed out)
     19: "no_answer",  # no answer from user
+    20: "power_off",  # subscriber absent: handset off or out of coverage (RFC 3398 sends it as 480)
     21: "rejected",
     22: "invalid_number",  # number changed
     28: "invalid_number",  # invalid number format
     34: "unreachable",
     38: "unreachable",
 }
+
+# Suspended lines (carrier "停机", service cut for arrears or by the carrier): there is no standard
+# SIP code. Chinese carriers' gateways report it as 403 or 503 with Q.850 cause 27 (destination
+# out of order), 29 (facility rejected) or 50 (requested facility not subscribed), or say so in the
+# Reason text. The pairing is our reading of the SMG gateway manuals and field traces, not a standard:
+# cause 27 with any other code stays "unreachable" (RFC 3398 maps 27 to 502).
+SUSPENDED_CODES = (403, 503)
+SUSPENDED_Q850 = (27, 29, 50)
+_SUSPENDED_TEXT = re.compile(r"停机|suspend", re.IGNORECASE)
 
 _REASON_Q850 = re.compile(r"Q\.850\s*;(?:[^,]*;)?\s*cause\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -68,12 +79,17 @@ def q850_from_reason(value: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def classify(sip_code: int | None, q850: int | None = None) -> str:
-    """Map a final SIP code (None = no response at all) to a normalised result."""
+def classify(sip_code: int | None, q850: int | None = None, reason: str | None = None) -> str:
+    """Map a final SIP code (None = no response at all), the Q.850 cause and the `Reason` header
+    text to a normalised result."""
     if sip_code is None:
         return "unreachable"
     if 200 <= sip_code < 300:
         return "answered"
+    if reason and _SUSPENDED_TEXT.search(reason):
+        return "suspended"
+    if sip_code in SUSPENDED_CODES and q850 in SUSPENDED_Q850:
+        return "suspended"
     if q850 in Q850_RESULTS:
         return Q850_RESULTS[q850]
     if sip_code in SIP_RESULTS:
