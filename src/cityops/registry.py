@@ -78,9 +78,11 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.dispatch.jobs import register as dispatch_jobs
     from cityops.events.intake_jobs import register as intake_jobs
     from cityops.events.watch_jobs import register as watch_jobs
+    from cityops.callout.jobs import register as callout_dial_jobs
     from cityops.callout.campaign_jobs import register as callout_campaign_jobs
     from cityops.callout.trigger_jobs import register as callout_trigger_jobs
     from cityops.callout.data_jobs import register as callout_data_jobs
+    from cityops.callout.line_jobs import register as callout_line_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
@@ -91,6 +93,8 @@ def register_jobs(scheduler: Scheduler) -> None:
     dispatch_jobs(scheduler)
     intake_jobs(scheduler)
     watch_jobs(scheduler)
+    callout_dial_jobs(scheduler)
     callout_campaign_jobs(scheduler)
     callout_trigger_jobs(scheduler)
     callout_data_jobs(scheduler)
+    callout_line_jobs(scheduler)
