@@ -37,12 +37,12 @@ def test_empty_campaign_takes_tasks_and_the_gate_refuses_a_bad_number(db):
             campaigns.add_task(s, cid, number="13900000002")
 
 
-def test_a_campaign_needs_a_list_or_a_scenario_with_a_script(db):
+def test_a_campaign_needs_a_list_or_a_scenario_and_a_valid_script(db):
     with db.session() as s:
         with pytest.raises(Invalid, match="名单或场景"):
             campaigns.create_campaign(s, name="x")
-        with pytest.raises(Invalid, match="没有默认话术"):
-            campaigns.create_campaign(s, name="x", scenario="duty_check")
+        with pytest.raises(Invalid, match="话术校验失败"):
+            campaigns.create_campaign(s, name="x", scenario="duty_check", script={"start": "a", "steps": []})
         with pytest.raises(Invalid, match="触发方式"):
             campaigns.create_campaign(s, name="x", scenario="hotline_callback", trigger="whim")
 
@@ -83,3 +83,44 @@ def test_migration_0020_matches_the_models(db):
     with db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert [d for d in diffs if "callout_campaigns" in str(d) or "callout_tasks" in str(d)] == []
+
+
+def test_an_emergency_campaign_needs_its_message(db):
+    """The 应急指挥 template script carries the broadcast's {message}: never played as is."""
+    with db.session() as s:
+        with pytest.raises(Invalid, match="应急广播"):
+            campaigns.create_campaign(s, name="x", scenario="emergency")
+
+
+def test_a_rolling_campaign_follows_later_template_edits(db):
+    from cityops.callout import templates
+
+    with db.session() as s:
+        c = campaigns.rolling_campaign(s, scenario="hotline_callback", trigger="event_closed", now=MORNING)
+        assert c.max_attempts == 3
+        templates.update(s, "hotline_callback", max_attempts=5, retry_policy={"busy": 20}, caller_id="02112345",
+                         actor="t")
+        again = campaigns.rolling_campaign(s, scenario="hotline_callback", trigger="event_closed", now=MORNING)
+        assert again.id == c.id and again.max_attempts == 5 and again.retry_policy == {"busy": 20}
+        assert again.caller_id == "02112345"
+
+
+def test_a_call_that_ends_after_the_campaign_was_stopped_is_not_requeued(db):
+    """An operator stops a campaign while a call is on the line: a busy result must not bring the
+    task back into a campaign that is over."""
+    with db.session() as s:
+        c = campaigns.create_campaign(s, name="", scenario="hotline_callback", now=MORNING)
+        campaigns.add_task(s, c.id, number="13900000001")
+        campaigns.start(s, c.id, now=MORNING)
+        cid = c.id
+    with db.session() as s:
+        claim = dialer.claim_task(s, s.scalar(select(CallTask.id).where(CallTask.campaign_id == cid)), now=MORNING)
+    with db.session() as s:
+        campaigns.stop(s, cid)
+    sim = SimTelephony(scripted={"+8613900000001": SimCall(["busy"])})
+    res, transcript, error = dialer.dial(sim, claim)
+    with db.session() as s:
+        assert dialer.finish_task(s, claim, res, transcript, error=error, now=MORNING) == "busy"
+    with db.session() as s:
+        t = s.scalar(select(CallTask).where(CallTask.campaign_id == cid))
+        assert (t.state, t.last_result, t.note) == ("skipped", "busy", "任务已终止")

@@ -52,7 +52,8 @@ class Campaign(Base):
 
 class CallTask(Base):
     __tablename__ = "callout_tasks"
-    __table_args__ = (Index("ix_callout_tasks_due", "campaign_id", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_callout_tasks_due", "campaign_id", "state", "next_attempt_at"),
+                      Index("ix_callout_tasks_business_ref", "business_ref"))  # the triggers look it up
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("callout_campaigns.id", ondelete="CASCADE"))

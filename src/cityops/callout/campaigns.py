@@ -1,23 +1,42 @@
-"""Campaign service (CALL-1): create a campaign from a call list (one task per ok entry) or empty
-for triggers and broadcasts, add tasks, start (now or at `scheduled_at`), pause and progress.
-The dialer (`dialer.py`) does the calling."""
+"""Campaign service (CALL-1, CALL-2): create a campaign from a call list (one task per ok entry) or
+empty for triggers and broadcasts, add tasks, start (now or at `scheduled_at`), pause, stop and
+progress; the paged, filtered views of campaigns, tasks and call records (with their dialogue
+steps) that the API and the console show. The dialer (`dialer.py`) does the calling."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cityops.callout import lists, numbers, templates
-from cityops.callout.campaign_models import TASK_STATES, TRIGGERS, CallTask, Campaign
+from cityops.callout.campaign_models import (
+    CAMPAIGN_STATES,
+    TASK_STATES,
+    TRIGGERS,
+    CallRecord,
+    CallStep,
+    CallTask,
+    Campaign,
+)
 from cityops.callout.list_models import CallListEntry
 from cityops.callout.script import Script, validate
-from cityops.core.errors import Conflict, Invalid, NotFound
-from cityops.core.timeutil import aware, utcnow
+from cityops.core.errors import Conflict, Invalid, NotFound, Problem
+from cityops.core.timeutil import SHANGHAI, aware, utcnow
 
 PRIORITIES = ("normal", "high", "highest")
+STOPPED_NOTE = "任务已终止"
+RESULT_ORDER = ("answered", "no_answer", "busy", "unreachable", "power_off", "suspended", "invalid_number",
+                "rejected", "failed")
+
+
+class Missing(NotFound):
+    """A 404 with a Chinese message (NotFound's own text is English)."""
+
+    def __init__(self, detail: str):
+        Problem.__init__(self, 404, "Not Found", detail)
 
 
 def create_campaign(session: Session, *, name: str, list_id: int | None = None, scenario: str | None = None,
@@ -36,6 +55,8 @@ def create_campaign(session: Session, *, name: str, list_id: int | None = None, 
         raise Invalid(f"名单属于场景 {cl.scenario}，与 {scenario} 不符")
     tpl = templates.effective(session, cl.scenario if cl is not None else scenario)
     if script is None:
+        if tpl.scenario == "emergency":  # its script carries the broadcast's {message}
+            raise Invalid("应急指挥请通过「应急广播」发起，或提供话术")
         script = tpl.script
         if script is None:
             raise Invalid(f"场景「{tpl.label}」没有默认话术，请提供话术")
@@ -101,11 +122,17 @@ def rolling_campaign(session: Session, *, scenario: str, trigger: str, now: date
     c = session.scalar(select(Campaign).where(Campaign.rolling.is_(True), Campaign.scenario == scenario,
                                               Campaign.trigger == trigger, Campaign.state != "done")
                        .order_by(Campaign.id.desc()))
+    tpl = templates.effective(session, scenario)
     if c is None:
-        tpl = templates.effective(session, scenario)
         c = create_campaign(session, name=f"{tpl.label}（自动触发）", scenario=scenario, trigger=trigger,
                             rolling=True, created_by=f"trigger:{trigger}", now=now)
         start(session, c.id, now=now)
+    elif tpl.script is not None:
+        # A rolling campaign lives for months: the template as edited since applies to its next calls.
+        c.script = tpl.script.to_dict()
+        c.retry_policy = dict(tpl.retry_policy)
+        c.max_attempts = tpl.max_attempts
+        c.caller_id, c.line_group = tpl.caller_id, tpl.line_group
     return c
 
 
@@ -122,7 +149,7 @@ def start_scheduled(session: Session, now: datetime) -> list[int]:
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
     c = session.get(Campaign, campaign_id)
     if c is None:
-        raise NotFound(f"外呼任务 {campaign_id} 不存在")
+        raise Missing(f"外呼任务 {campaign_id} 不存在")
     return c
 
 
@@ -151,7 +178,139 @@ def progress(session: Session, campaign_id: int) -> dict[str, Any]:
     by_state = dict.fromkeys(TASK_STATES, 0)
     by_state.update(dict(session.execute(select(CallTask.state, func.count()).where(CallTask.campaign_id == c.id)
                                          .group_by(CallTask.state)).all()))
+    return _progress(c, by_state)
+
+
+def stop(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
+    """Ends a campaign for good: state done, every pending task skipped with the note
+    "任务已终止" (a call in progress finishes on its own)."""
+    c = get_campaign(session, campaign_id)
+    if c.state == "done":
+        raise Conflict(f"外呼任务「{c.name}」已结束")
+    now = aware(now or utcnow())
+    for t in session.scalars(select(CallTask).where(CallTask.campaign_id == c.id, CallTask.state == "pending")):
+        t.state = "skipped"
+        t.next_attempt_at = None
+        t.note = STOPPED_NOTE
+    c.state = "done"
+    c.finished_at = now
+    session.flush()
+    return c
+
+
+def audit_action(session: Session, action: str, c: Campaign, **after: Any) -> None:
+    """An operator's campaign action in the audit chain (campaign rows are not Audited: the
+    dialer updates their counters on every call)."""
+    from cityops.audit import service as audit
+
+    audit.record(session, f"callout.campaign.{action}", "callout_campaigns", str(c.id),
+                 after={"name": c.name, "state": c.state, **after})
+
+
+def _paged(session: Session, q: Select, limit: int, offset: int) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+    return list(session.scalars(q.limit(limit).offset(offset))), total
+
+
+def list_campaigns(session: Session, *, scenario: str | None = None, state: str | None = None,
+                   trigger: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Campaign], int]:
+    """Newest first, with the total for paging."""
+    if state and state not in CAMPAIGN_STATES:
+        raise Invalid(f"未知任务状态 {state!r}", allowed=list(CAMPAIGN_STATES))
+    if trigger and trigger not in TRIGGERS:
+        raise Invalid(f"未知触发方式 {trigger!r}", allowed=list(TRIGGERS))
+    q = select(Campaign).order_by(Campaign.id.desc())
+    if scenario:
+        q = q.where(Campaign.scenario == scenario)
+    if state:
+        q = q.where(Campaign.state == state)
+    if trigger:
+        q = q.where(Campaign.trigger == trigger)
+    return _paged(session, q, limit, offset)
+
+
+def progress_many(session: Session, campaigns: list[Campaign]) -> dict[int, dict[str, Any]]:
+    """`progress` for a page of campaigns with one query."""
+    ids = [c.id for c in campaigns]
+    counts: dict[int, dict[str, int]] = {i: dict.fromkeys(TASK_STATES, 0) for i in ids}
+    if ids:
+        for cid, state, n in session.execute(select(CallTask.campaign_id, CallTask.state, func.count())
+                                             .where(CallTask.campaign_id.in_(ids))
+                                             .group_by(CallTask.campaign_id, CallTask.state)):
+            counts[cid][state] = n
+    return {c.id: _progress(c, counts[c.id]) for c in campaigns}
+
+
+def _progress(c: Campaign, by_state: dict[str, int]) -> dict[str, Any]:
     total = sum(by_state.values())
     finished = by_state["done"] + by_state["skipped"] + by_state["failed"]
     return {"campaign_id": c.id, "state": c.state, "tasks": total, "by_state": by_state,
-            "results": dict(c.counters or {}), "percent": round(100 * finished / total, 1) if total else 100.0}
+            "results": _ordered(c.counters or {}), "percent": round(100 * finished / total, 1) if total else 100.0}
+
+
+def _ordered(counters: dict[str, int]) -> dict[str, int]:
+    # PostgreSQL's jsonb keeps its own key order; show results in one fixed order everywhere.
+    rank = {r: i for i, r in enumerate(RESULT_ORDER)}
+    return {k: counters[k] for k in sorted(counters, key=lambda k: (rank.get(k, len(rank)), k))}
+
+
+def campaign_tasks(session: Session, campaign_id: int, *, state: str | None = None, limit: int = 50,
+                   offset: int = 0) -> tuple[list[CallTask], int]:
+    """A campaign's tasks in call-list order, paged."""
+    get_campaign(session, campaign_id)
+    if state and state not in TASK_STATES:
+        raise Invalid(f"未知号码状态 {state!r}", allowed=list(TASK_STATES))
+    q = select(CallTask).where(CallTask.campaign_id == campaign_id).order_by(CallTask.id)
+    if state:
+        q = q.where(CallTask.state == state)
+    return _paged(session, q, limit, offset)
+
+
+def _number_filter(number: str):
+    """A full number matches exactly (normalised); 4+ digits match the end of the number, so an
+    operator can look up "5678" from a masked row."""
+    p = numbers.parse(number)
+    if p.ok:
+        return CallRecord.number_e164 == p.e164
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if len(digits) < 4:
+        raise Invalid("号码筛选至少需要 4 位数字")
+    return CallRecord.number_e164.like(f"%{digits}")
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time(), SHANGHAI)
+
+
+def list_records(session: Session, *, scenario: str | None = None, campaign_id: int | None = None,
+                 result: str | None = None, number: str | None = None, date_from: date | None = None,
+                 date_to: date | None = None, business_ref: str | None = None, limit: int = 50,
+                 offset: int = 0) -> tuple[list[CallRecord], int]:
+    """Call records (CALL-2), newest first. Dates are Beijing days, both ends included."""
+    q = select(CallRecord).order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+    if scenario:
+        q = q.where(CallRecord.scenario == scenario)
+    if campaign_id is not None:
+        q = q.where(CallRecord.campaign_id == campaign_id)
+    if result:
+        q = q.where(CallRecord.result == result)
+    if number and number.strip():
+        q = q.where(_number_filter(number))
+    if date_from and date_to and date_from > date_to:
+        raise Invalid("开始日期晚于结束日期")
+    if date_from:
+        q = q.where(CallRecord.started_at >= _day_start(date_from))
+    if date_to:
+        q = q.where(CallRecord.started_at < _day_start(date_to + timedelta(days=1)))
+    if business_ref and business_ref.strip():
+        q = q.where(CallRecord.business_ref == business_ref.strip())
+    return _paged(session, q, limit, offset)
+
+
+def get_record(session: Session, record_id: int) -> tuple[CallRecord, list[CallStep]]:
+    """One call with its dialogue steps in order: the transcript."""
+    rec = session.get(CallRecord, record_id)
+    if rec is None:
+        raise Missing(f"通话记录 {record_id} 不存在")
+    steps = list(session.scalars(select(CallStep).where(CallStep.record_id == rec.id).order_by(CallStep.seq)))
+    return rec, steps

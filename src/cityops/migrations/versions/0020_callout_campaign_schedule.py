@@ -23,10 +23,12 @@ def upgrade() -> None:
         b.add_column(sa.Column('rolling', sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table('callout_tasks') as b:
         b.add_column(sa.Column('contact_name', sa.String(length=64), nullable=False, server_default=''))
+        b.create_index('ix_callout_tasks_business_ref', ['business_ref'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('callout_tasks') as b:
+        b.drop_index('ix_callout_tasks_business_ref')
         b.drop_column('contact_name')
     with op.batch_alter_table('callout_campaigns') as b:
         b.drop_column('rolling')
