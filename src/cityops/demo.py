@@ -130,6 +130,20 @@ DEMO_HOTLINE_CASES = (
 )
 
 
+def configure_callout(db: Database) -> bool:
+    """The demo's 热线回访 template, once (while it is still at its defaults): callbacks go out
+    at any hour, so whoever opens the demo sees the calls happen — a real district keeps the
+    9:00–12:00, 14:00–20:00 window — and the 回访 trigger is on, one minute after 处置完成."""
+    from cityops.callout import templates
+
+    with acting_as("system:demo"), db.session() as s:
+        if templates.effective(s, "hotline_callback").customised:
+            return False
+        templates.update(s, "hotline_callback", windows=[], actor="system:demo",
+                         triggers={"event_closed": {"enabled": True, "delay_min": 1}})
+        return True
+
+
 def seed_callback_campaign(db: Database, now: datetime | None = None) -> int | None:
     """The demo's 回访 campaign (CALL-1, issue #6): ten hotline reports that the units have
     disposed of, a call list of their reporters built from them and a started 热线回访 campaign
@@ -168,3 +182,42 @@ def seed_callback_campaign(db: Database, now: datetime | None = None) -> int | N
                                       created_by="system:demo", now=now)
         campaigns.start(s, c.id, now=now)
         return c.id
+
+
+DEMO_GATEWAYS = 12  # the district's SMG1000-D40 voice gateways, each simulated on loopback
+DEMO_CALLER_IDS = (("02155570001", "外呼一组", ""), ("02155570002", "外呼一组", ""),
+                   ("02155570003", "外呼二组", "骚扰电话"))  # made up; the third is shown as marked
+
+
+def seed_lines(db: Database, gateways: list[tuple[str, int, str]], marking_url: str, marking_key: str) -> bool:
+    """The demo's lines (CALL-3), once; addresses refreshed on every start: twelve voice gateways
+    (`gateways`: host, SIP port, status page of each simulator), three caller IDs and the marking
+    service (the marking simulator), alerts to the demo duty team's robot. Returns True when created."""
+    from cityops.callout import lines
+    from cityops.callout.line_models import LineDevice
+    from cityops.duty.service import DEMO_TEAM
+    from cityops.notify import service as notify
+
+    with acting_as("system:demo"), db.session() as s:
+        existing = {d.name: d for d in s.scalars(select(LineDevice))}
+        created = not existing
+        for i, (host, port, status_url) in enumerate(gateways, start=1):
+            name = f"语音网关-{i:02d}"
+            data = {"host": host, "sip_port": port, "http_status_url": status_url}
+            if name in existing:
+                d = existing[name]
+                if (d.host, d.sip_port, d.http_status_url) != (host, port, status_url):
+                    lines.update_device(s, d.id, data=data)
+                continue
+            lines.create_device(s, data={**data, "kind": "gateway", "name": name, "model": "SMG1000-D40",
+                                         "ports": 30, "line_group": "外呼一组" if i <= 8 else "外呼二组",
+                                         "test_number": "13900000999", "note": "演示：模拟网关（本机回环）"})
+        if created:
+            for number, group, _ in DEMO_CALLER_IDS:
+                lines.create_caller_id(s, data={"number": number, "line_group": group, "carrier": "中国电信",
+                                                "note": "演示号码"})
+        wecom = next((c.id for c in notify.list_channels(s) if c.kind == "wecom"), None)
+        lines.update_settings(s, by="system:demo", changes={
+            "marking_base_url": marking_url, "marking_api_key": marking_key, "notify_team": DEMO_TEAM,
+            "notify_channels": [wecom] if wecom else []})
+    return created

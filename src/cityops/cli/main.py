@@ -73,7 +73,12 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
     from cityops.app import create_app
     from cityops.core import logging as logsetup
     from cityops.demo import DEMO_DISPATCH_KEY, DEMO_DISPATCH_SCALE, DEMO_SEED, prepare_demo, seed_dispatch
-    from cityops.demo import seed_callback_campaign, seed_notifications, shorten_scene, start_simulators
+    from cityops.demo import configure_callout, seed_callback_campaign, seed_notifications, shorten_scene
+    from cityops.demo import DEMO_CALLER_IDS, DEMO_GATEWAYS, seed_lines, start_simulators
+    from cityops.sim.marking import MarkingSim
+    from cityops.sim.marking import serve as serve_marking_sim
+    from cityops.sim.sip_gateway import SipGatewaySim
+    from cityops.sim.sip_gateway import serve as serve_sip_gateway
     from cityops.sim.dispatch import DispatchSim
     from cityops.sim.dispatch import serve as serve_dispatch_sim
     from cityops.sim.notify import NotifySim, serve as serve_notify_sim
@@ -121,6 +126,18 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
         except RuntimeError as exc:
             _fail(f"{exc}: the port is taken; choose another with --dispatch-sim-port")
         click.echo(f"  dispatch platform simulator (Open311): {dispatch_url}  — see /console/dispatch")
+        gateways = []
+        for _ in range(DEMO_GATEWAYS):
+            gw = stack.enter_context(serve_sip_gateway(SipGatewaySim(http=not gateways)))
+            gateways.append((gw.host, gw.port, gw.status_url))
+        msim = MarkingSim(marked={n: (label, 37) for n, _, label in DEMO_CALLER_IDS if label})
+        marking_url = stack.enter_context(serve_marking_sim(msim))
+        if seed_lines(app.state.ctx.db, gateways, marking_url, msim.api_key):
+            click.echo(f"  lines: {DEMO_GATEWAYS} simulated SMG1000-D40 voice gateways (SIP on loopback) and a"
+                       " caller-ID marking simulator (/console/callout/lines)")
+        if configure_callout(app.state.ctx.db):
+            click.echo("  热线回访: calls at any hour in the demo (a district keeps 9:00–12:00, 14:00–20:00);"
+                       " the 回访 trigger is on (/console/callout/scenarios)")
         if seed_callback_campaign(app.state.ctx.db) is not None:
             click.echo("  回访 campaign: 10 disposed hotline reports, their callers phoned through the telephony"
                        " simulator; answers close or return the events (/console/callout/campaigns)")
@@ -305,17 +322,17 @@ class _CalloutGroup(click.Group):
     not on every `cityops` invocation."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return ["backup", "restore", "test-call"]
+        return ["backup", "rebuild-stats", "restore", "test-call"]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name == "test-call":
             from cityops.callout.sip.cli import test_call
 
             return test_call
-        if name in ("backup", "restore"):
+        if name in ("backup", "rebuild-stats", "restore"):
             from cityops.callout import backup_cli
 
-            return getattr(backup_cli, name)
+            return getattr(backup_cli, name.replace("-", "_"))
         return None
 
 
