@@ -68,7 +68,7 @@ def _warn_no_gateway() -> None:
     if _last_warning is None or time.monotonic() - _last_warning >= NO_GATEWAY_WARN_EVERY_S:
         _last_warning = time.monotonic()
         log.warning("callout: no voice gateway configured; call tasks stay pending "
-                    "(add one under 线路管理, or set CITYOPS_CALLOUT_TELEPHONY=sim for the simulator)")
+                    "(add one under 线路状态, or set CITYOPS_CALLOUT_TELEPHONY=sim for the simulator)")
 
 
 def register(scheduler: Scheduler) -> None:
