@@ -200,3 +200,31 @@ def _hide_playwright_loop(request):
         yield
     finally:
         asyncio._set_running_loop(loop)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """Argon2id at its production cost takes ~0.2 s per hash and per login; a thousand tests log
+    in. Tests use the same algorithm at minimal cost (processes started by tests keep the real one)."""
+    from argon2 import PasswordHasher
+
+    from cityops.auth import passwords
+
+    real = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = real
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests drive the console on SQLite only: what a page shows from PostgreSQL is
+    covered by the HTTP-level page and API tests, which run on both databases, and a browser
+    test costs seconds."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        (drop if on_pg and "page" in getattr(item, "fixturenames", ()) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

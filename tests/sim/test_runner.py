@@ -107,7 +107,9 @@ def test_runner_pushes_over_http_to_a_live_server(live_server, db, client, auth_
     runner.start()
     try:
         assert runner.ready.wait(15), "runner never saw the server ready"
-        time.sleep(2.5)
+        deadline = time.monotonic() + 30  # a few seconds on a quiet machine; CI may be busy
+        while runner.stats()["sent"] <= 100 and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         started = time.monotonic()
         runner.stop()
