@@ -23,20 +23,13 @@ from cityops.callout.campaign_models import (
 )
 from cityops.callout.list_models import CallListEntry
 from cityops.callout.script import Script, validate
-from cityops.core.errors import Conflict, Invalid, NotFound, Problem
+from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import SHANGHAI, aware, utcnow
 
 PRIORITIES = ("normal", "high", "highest")
 STOPPED_NOTE = "任务已终止"
 RESULT_ORDER = ("answered", "no_answer", "busy", "unreachable", "power_off", "suspended", "invalid_number",
                 "rejected", "failed")
-
-
-class Missing(NotFound):
-    """A 404 with a Chinese message (NotFound's own text is English)."""
-
-    def __init__(self, detail: str):
-        Problem.__init__(self, 404, "Not Found", detail)
 
 
 def create_campaign(session: Session, *, name: str, list_id: int | None = None, scenario: str | None = None,
@@ -149,7 +142,7 @@ def start_scheduled(session: Session, now: datetime) -> list[int]:
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
     c = session.get(Campaign, campaign_id)
     if c is None:
-        raise Missing(f"外呼任务 {campaign_id} 不存在")
+        raise NotFound(f"外呼任务 {campaign_id} 不存在")
     return c
 
 
@@ -311,6 +304,6 @@ def get_record(session: Session, record_id: int) -> tuple[CallRecord, list[CallS
     """One call with its dialogue steps in order: the transcript."""
     rec = session.get(CallRecord, record_id)
     if rec is None:
-        raise Missing(f"通话记录 {record_id} 不存在")
+        raise NotFound(f"通话记录 {record_id} 不存在")
     steps = list(session.scalars(select(CallStep).where(CallStep.record_id == rec.id).order_by(CallStep.seq)))
     return rec, steps

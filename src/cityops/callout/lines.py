@@ -27,7 +27,7 @@ from cityops.callout.line_models import (
     LineSetting,
 )
 from cityops.core import secret_settings
-from cityops.core.errors import Conflict, Invalid, Problem
+from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import utcnow
 
 MAX_PORTS = 480  # an SMG with 16 E1 spans (16 × 30 channels)
@@ -161,7 +161,7 @@ def list_devices(session: Session, *, kind: str | None = None, line_group: str |
 def get_device(session: Session, device_id: int) -> LineDevice:
     d = session.get(LineDevice, device_id)
     if d is None:
-        raise Problem(404, "Not Found", f"线路设备 #{device_id} 不存在")
+        raise NotFound(f"线路设备 #{device_id} 不存在")
     return d
 
 
@@ -220,7 +220,7 @@ def list_caller_ids(session: Session, *, marking: str | None = None) -> list[Cal
 def get_caller_id(session: Session, caller_id: int) -> CallerId:
     c = session.get(CallerId, caller_id)
     if c is None:
-        raise Problem(404, "Not Found", f"外显号码 #{caller_id} 不存在")
+        raise NotFound(f"外显号码 #{caller_id} 不存在")
     return c
 
 

@@ -26,9 +26,15 @@ class Problem(Exception):
         self.extra = extra
 
 
+_NO_KEY = object()
+
+
 class NotFound(Problem):
-    def __init__(self, what: str, key: Any):
-        super().__init__(404, "Not Found", f"{what} {key!r} does not exist")
+    """`NotFound("call list", 7)` → "call list 7 does not exist"; with one argument that is the
+    whole message (the console's Chinese texts: `NotFound(f"外呼任务 {id} 不存在")`)."""
+
+    def __init__(self, what: str, key: Any = _NO_KEY):
+        super().__init__(404, "Not Found", what if key is _NO_KEY else f"{what} {key!r} does not exist")
 
 
 class Conflict(Problem):
