@@ -22,9 +22,9 @@ from cityops.auth.deps import DbSession
 from cityops.callout import lists, numbers, templates, triggers
 from cityops.callout.campaigns import PRIORITIES
 from cityops.callout.pages import READERS, WRITERS
-from cityops.callout.scenarios import SCENARIOS
 from cityops.callout.script import TERMINALS, Script, run_script
-from cityops.core.errors import NotFound, Problem
+from cityops.callout.template_api import known
+from cityops.core.errors import Problem
 from cityops.core.timeutil import utcnow
 from cityops.web.shell import ConsoleUser, check_csrf, render, require_console
 
@@ -151,12 +151,6 @@ def _answers(text: str) -> list[str | None]:
     return out
 
 
-def _known(code: str) -> str:
-    if code not in SCENARIOS:
-        raise NotFound("外呼场景", code)
-    return code
-
-
 # -- pages -----------------------------------------------------------------------------------
 @router.get(URL)
 def scenarios_page(request: Request, session: DbSession, user: Reader_):
@@ -192,7 +186,7 @@ def _scenario(request: Request, session, user: ConsoleUser, code: str, *, form: 
 
 @router.get(URL + "/{code}")
 def scenario_page(code: str, request: Request, session: DbSession, user: Reader_):
-    return _scenario(request, session, user, _known(code), flash=request.query_params.get("flash", ""))
+    return _scenario(request, session, user, known(code), flash=request.query_params.get("flash", ""))
 
 
 @router.post(URL + "/{code}")
@@ -203,7 +197,7 @@ def scenario_post(code: str, request: Request, session: DbSession, user: Reader_
     """试运行 (simulate, any reader) plays the script in the editor; 保存 (save, writers) stores
     the form. Errors come back next to the editor with the text as typed."""
     check_csrf(csrf, user)
-    _known(code)
+    known(code)
     form = {"script": script, "windows": windows, "retry_policy": retry_policy, "max_attempts": max_attempts,
             "priority": priority, "caller_id": caller_id, "line_group": line_group, "triggers": triggers_json}
     if action == "simulate":
@@ -228,7 +222,7 @@ def scenario_post(code: str, request: Request, session: DbSession, user: Reader_
 @router.post(URL + "/{code}/reset")
 def scenario_reset(code: str, session: DbSession, user: Writer_, csrf: Text):
     check_csrf(csrf, user)
-    templates.reset(session, _known(code), actor=user.username)
+    templates.reset(session, known(code), actor=user.username)
     return RedirectResponse(f"{URL}/{code}?flash={quote('已恢复默认设置')}", status_code=303)
 
 
