@@ -62,10 +62,12 @@ def calls_today(session: Session, e164: str, at: datetime) -> int:
         CallLedger.number_e164 == e164, CallLedger.at >= start, CallLedger.at < start + timedelta(days=1))) or 0
 
 
-def record_dial(session: Session, number_e164: str, scenario: str, at: datetime, outcome: str = "") -> None:
-    """What the dialer calls after each dial; the daily cap counts these rows."""
-    session.add(CallLedger(number_e164=number_e164, scenario=scenario, at=aware(at), outcome=outcome))
+def record_dial(session: Session, number_e164: str, scenario: str, at: datetime, outcome: str = "") -> CallLedger:
+    """What the dialer calls for each dial; the daily cap counts these rows."""
+    row = CallLedger(number_e164=number_e164, scenario=scenario, at=aware(at), outcome=outcome)
+    session.add(row)
     session.flush()
+    return row
 
 
 def check(session: Session, *, number: str, scenario: str, at: datetime, priority: str = "normal",

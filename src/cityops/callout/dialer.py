@@ -78,16 +78,24 @@ def next_day(at: datetime) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
 
 
+def _running(session: Session) -> list[Campaign]:
+    """Running campaigns, highest priority first."""
+    order = case((Campaign.priority == "highest", 0), (Campaign.priority == "high", 1), else_=2)
+    return list(session.scalars(select(Campaign).where(Campaign.state == "running").order_by(order, Campaign.id)))
+
+
+def _due(campaign_id: int, now: datetime):
+    """A campaign's pending tasks that are due, never-tried first, then by due time."""
+    return (select(CallTask.id).where(CallTask.campaign_id == campaign_id, CallTask.state == "pending",
+                                      (CallTask.next_attempt_at.is_(None)) | (CallTask.next_attempt_at <= now))
+            .order_by(CallTask.next_attempt_at.is_(None).desc(), CallTask.next_attempt_at, CallTask.id))
+
+
 def due_tasks(session: Session, now: datetime) -> list[int]:
     """Ids of due tasks, highest-priority campaigns first, capped per campaign by concurrency."""
     out: list[int] = []
-    order = case((Campaign.priority == "highest", 0), (Campaign.priority == "high", 1), else_=2)
-    for c in session.scalars(select(Campaign).where(Campaign.state == "running").order_by(order, Campaign.id)):
-        out.extend(session.scalars(
-            select(CallTask.id).where(CallTask.campaign_id == c.id, CallTask.state == "pending",
-                                      (CallTask.next_attempt_at.is_(None)) | (CallTask.next_attempt_at <= now))
-            .order_by(CallTask.next_attempt_at.is_(None).desc(), CallTask.next_attempt_at, CallTask.id)
-            .limit(max(1, c.concurrency))))
+    for c in _running(session):
+        out.extend(session.scalars(_due(c.id, now).limit(max(1, c.concurrency))))
     return out
 
 
@@ -162,6 +170,7 @@ class Claim:
     caller_id: str
     script: dict
     started: datetime
+    ledger_id: int  # the ledger row of this dial, its outcome filled in when the call ends
     gateway: GatewayTarget | None = None
 
 
@@ -201,9 +210,8 @@ def claim_task(session: Session, task_id: int, *, now: datetime,
     task.attempts += 1
     task.next_attempt_at = now  # the lease start while in progress (see recover_stale)
     task.last_result = "dialing"
-    compliance.record_dial(session, number, c.scenario, now, "dialing")
-    session.flush()
-    return Claim(task.id, c.id, number, c.scenario, c.caller_id, dict(c.script or {}), now, gateway)
+    ledger = compliance.record_dial(session, number, c.scenario, now, "dialing")
+    return Claim(task.id, c.id, number, c.scenario, c.caller_id, dict(c.script or {}), now, ledger.id, gateway)
 
 
 def dial(telephony: Telephony, claim: Claim) -> tuple[CallResult, Transcript, str]:
@@ -227,10 +235,7 @@ def finish_task(session: Session, claim: Claim, res: CallResult, transcript: Tra
     c = session.get(Campaign, claim.campaign_id)
     if task is None or c is None:  # deleted during the call
         return "gone"
-    ledger = session.scalars(select(CallLedger).where(CallLedger.number_e164 == claim.number_e164,
-                                                      CallLedger.at == claim.started,
-                                                      CallLedger.outcome == "dialing")
-                             .order_by(CallLedger.id.desc()).limit(1)).first()
+    ledger = session.get(CallLedger, claim.ledger_id)
     if ledger is not None:
         ledger.outcome = res.result
     rec = _store_record(session, task, c, res, transcript, adapter, claim.started)
@@ -389,8 +394,7 @@ def _candidates(session: Session, now: datetime, per_campaign: Counter[int], see
     highest-priority campaigns first, within each campaign's free concurrency."""
     out: list[tuple[int, int, list[GatewayTarget]]] = []
     groups: dict[str, list[GatewayTarget]] = {}
-    order = case((Campaign.priority == "highest", 0), (Campaign.priority == "high", 1), else_=2)
-    for c in session.scalars(select(Campaign).where(Campaign.state == "running").order_by(order, Campaign.id)):
+    for c in _running(session):
         free = max(1, c.concurrency) - per_campaign[c.id]
         if free <= 0:
             continue
@@ -398,11 +402,7 @@ def _candidates(session: Session, now: datetime, per_campaign: Counter[int], see
             groups[c.line_group] = list(telephony.gateways(session, c.line_group))
         if not groups[c.line_group]:
             continue
-        ids = session.scalars(
-            select(CallTask.id).where(CallTask.campaign_id == c.id, CallTask.state == "pending",
-                                      (CallTask.next_attempt_at.is_(None)) | (CallTask.next_attempt_at <= now))
-            .order_by(CallTask.next_attempt_at.is_(None).desc(), CallTask.next_attempt_at, CallTask.id)
-            .limit(free + len(seen)))
+        ids = session.scalars(_due(c.id, now).limit(free + len(seen)))
         out.extend((i, c.id, groups[c.line_group]) for i in [i for i in ids if i not in seen][:free])
     return out
 
