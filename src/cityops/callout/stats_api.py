@@ -8,10 +8,8 @@ auditor. The sheet builders here are shared with the console page; exports are a
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from cityops.audit import service as audit
@@ -19,8 +17,7 @@ from cityops.auth.deps import STAFF, DbSession, Principal, require
 from cityops.callout import stats
 from cityops.core.errors import Invalid
 from cityops.core.timeutil import local, utcnow
-from cityops.devices.transfer import CONTENT_TYPES
-from cityops.monitoring.kpi_export import to_csv, workbook
+from cityops.monitoring.kpi_export import attachment, to_csv, workbook
 
 router = APIRouter(prefix="/api/v1/callout/stats", tags=["callout"])
 Reader = Annotated[Principal, Depends(require(*STAFF))]
@@ -89,10 +86,7 @@ def respond(session: Session, fmt: str, kind: str, year: int, month: int | None 
     body = to_csv(headers, rows) if fmt == "csv" else workbook([(title, headers, rows)])
     audit.record(session, "export", "callout_stats", kind,
                  after={"format": fmt, "kind": kind, "year": year, "month": month or ""})
-    disp = (f"attachment; filename=\"callout-stats-{stem}.{fmt}\"; "
-            f"filename*=UTF-8''{quote(f'外呼统计-{stem}.{fmt}')}")
-    return Response(body, media_type=CONTENT_TYPES[fmt], headers={"Content-Disposition": disp,
-                                                                  "Cache-Control": "no-store"})
+    return attachment(body, fmt, f"callout-stats-{stem}.{fmt}", f"外呼统计-{stem}.{fmt}")
 
 
 Fmt = Annotated[str, Query(alias="format")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -20,7 +19,6 @@ from cityops.audit import service as audit
 from cityops.auth.deps import ALL_ROLES, DbSession, Principal, require
 from cityops.core.errors import Invalid
 from cityops.core.timeutil import SHANGHAI, local, utcnow
-from cityops.devices.transfer import CONTENT_TYPES
 from cityops.events import lifecycle, stats
 from cityops.events.pages import SEVERITY_LABELS, SOURCE_LABELS
 from cityops.events.sla_models import STEP_LABELS
@@ -116,10 +114,7 @@ def download(session: Session, fmt: str, table: str | None, rep: dict[str, Any])
                         **{k: v or "" for k, v in rep["filters"].items()}})
     stem = f"{rep['date_from'].replace('-', '')}-{rep['date_to'].replace('-', '')}"
     suffix = f"-{table}" if table else ""
-    disp = (f"attachment; filename=\"event-stats{suffix}-{stem}.{fmt}\"; "
-            f"filename*=UTF-8''{quote(f'事件统计{suffix}-{stem}.{fmt}')}")
-    return Response(body, media_type=CONTENT_TYPES[fmt], headers={"Content-Disposition": disp,
-                                                                  "Cache-Control": "no-store"})
+    return kpi_export.attachment(body, fmt, f"event-stats{suffix}-{stem}.{fmt}", f"事件统计{suffix}-{stem}.{fmt}")
 
 
 def parse_since(value: str | None) -> datetime | None:

@@ -90,6 +90,14 @@ def to_xlsx(title: str, headers: tuple[str, ...], rows: list[list[Any]]) -> byte
     return workbook([(title, headers, rows)], widths={"分组名称": 22, "分组编码": 22})
 
 
+def attachment(body: bytes, fmt: str, ascii_name: str, zh_name: str) -> Response:
+    """A CSV/XLSX download: an ASCII file name for old clients, the Chinese one (RFC 6266
+    filename*) for the rest, never cached (exports carry personal or internal data)."""
+    disp = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(zh_name)}"
+    return Response(body, media_type=CONTENT_TYPES[fmt],
+                    headers={"Content-Disposition": disp, "Cache-Control": "no-store"})
+
+
 def download(session: Session, fmt: str, stem_ascii: str, stem_zh: str, title: str, headers: tuple[str, ...],
              rows: list[list[Any]], params: dict[str, Any]) -> Response:
     """The sheet as an attachment named with the local date, e.g. 设备在线率-20261125.xlsx; who
@@ -98,10 +106,7 @@ def download(session: Session, fmt: str, stem_ascii: str, stem_zh: str, title: s
                                                                    **{k: str(v) for k, v in params.items()}})
     stamp = local(utcnow()).strftime("%Y%m%d")
     body = to_csv(headers, rows) if fmt == "csv" else to_xlsx(title, headers, rows)
-    disp = (f"attachment; filename=\"{stem_ascii}-{stamp}.{fmt}\"; "
-            f"filename*=UTF-8''{quote(f'{stem_zh}-{stamp}.{fmt}')}")
-    return Response(body, media_type=CONTENT_TYPES[fmt],
-                    headers={"Content-Disposition": disp, "Cache-Control": "no-store"})
+    return attachment(body, fmt, f"{stem_ascii}-{stamp}.{fmt}", f"{stem_zh}-{stamp}.{fmt}")
 
 
 def daily_download(session: Session, fmt: str, *, dimension: str, start: date, end: date,
