@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from cityops.callout import lines, numbers
 from cityops.callout.line_models import CallerId, LineCheck, LineDevice
 from cityops.callout.sip import message
+from cityops.callout.sip.client import place_call_sync, run_sync
 from cityops.core.errors import Invalid
 from cityops.core.timeutil import utcnow
 
@@ -125,15 +126,8 @@ def http_status(url: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> Probe:
 
 def probe_device(host: str, port: int, url: str, *, timeout_s: float = OPTIONS_TIMEOUT_S) -> tuple[Probe, Probe | None]:
     """OPTIONS (and the status page, when configured) for one device, no database involved."""
-    opt = asyncio.run(options_ping(host, port, timeout_s=timeout_s))
+    opt = run_sync(options_ping(host, port, timeout_s=timeout_s))
     return opt, (http_status(url) if url else None)
-
-
-def _off_loop(fn, *args, **kwargs):
-    """Run `fn` (which calls asyncio.run) in a thread of its own: the caller's thread may
-    already run an event loop (an async endpoint, a sync-API browser driver in tests)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
 
 
 # -- recording -------------------------------------------------------------------------------
@@ -181,7 +175,7 @@ def check_device(session: Session, device_id: int, *, now: datetime | None = Non
                  timeout_s: float = OPTIONS_TIMEOUT_S) -> LineDevice:
     """Run OPTIONS + HTTP for one device now (the console's 立即检查)."""
     d = lines.get_device(session, device_id)
-    opt, http = _off_loop(probe_device, d.host, d.sip_port, d.http_status_url, timeout_s=timeout_s)
+    opt, http = probe_device(d.host, d.sip_port, d.http_status_url, timeout_s=timeout_s)
     record_probe(session, d, opt, http, now or utcnow())
     return d
 
@@ -224,8 +218,6 @@ def test_call(session: Session, device_id: int, *, now: datetime | None = None, 
               max_call_s: float | None = None) -> LineCheck:
     """Call the device's test number through it now; pass = answered. Returns the history row
     (`data` holds the normalised CallResult)."""
-    from cityops.callout.sip.client import place_call_sync
-
     d = lines.get_device(session, device_id)
     if not d.test_number:
         raise Invalid(f"「{d.name}」未设置测试号码")
@@ -235,10 +227,10 @@ def test_call(session: Session, device_id: int, *, now: datetime | None = None, 
     session.commit()  # the call takes seconds: no transaction open meanwhile
     start = time.monotonic()
     try:
-        res = _off_loop(place_call_sync, target["host"], target["port"], target["number"], caller_id=target["caller"],
-                        username=target["username"], password=target["password"],
-                        ring_timeout_s=ring_timeout_s or cfg["test_ring_timeout_s"],
-                        max_call_s=max_call_s or cfg["test_max_call_s"]).to_dict()
+        res = place_call_sync(target["host"], target["port"], target["number"], caller_id=target["caller"],
+                              username=target["username"], password=target["password"],
+                              ring_timeout_s=ring_timeout_s or cfg["test_ring_timeout_s"],
+                              max_call_s=max_call_s or cfg["test_max_call_s"]).to_dict()
     except OSError as exc:
         res = {"result": "unreachable", "sip_code": None, "final_response": f"网络错误：{exc}"}
     now = now or utcnow()

@@ -449,13 +449,18 @@ async def place_call(target_host: str, target_port: int, number: str, *, caller_
             rtp_t.close()
 
 
-def place_call_sync(*args, **kwargs) -> CallResult:
-    """`place_call` for synchronous callers (CLI, dialer threads, scheduled line tests). A thread
-    that already runs an event loop (e.g. under Playwright's sync API) gets the call on a helper
-    thread, since asyncio.run cannot nest."""
+def run_sync(coro):
+    """Run a coroutine of the SIP agent for a synchronous caller. A thread that already runs an
+    event loop (e.g. under Playwright's sync API) gets it on a helper thread, since asyncio.run
+    cannot nest."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(place_call(*args, **kwargs))
+        return asyncio.run(coro)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sip-call") as ex:
-        return ex.submit(asyncio.run, place_call(*args, **kwargs)).result()
+        return ex.submit(asyncio.run, coro).result()
+
+
+def place_call_sync(*args, **kwargs) -> CallResult:
+    """`place_call` for synchronous callers (CLI, dialer threads, scheduled line tests)."""
+    return run_sync(place_call(*args, **kwargs))
