@@ -58,6 +58,23 @@ def routers() -> list[APIRouter]:
     from cityops.dispatch.hooks import router as dispatch_hooks
     from cityops.open311.api import router as open311_api
     from cityops.open311.pages import router as open311_pages
+    from cityops.duty.home_pages import router as ops_home_pages
+    from cityops.inspections.probe_api import router as probe_api
+    from cityops.inspections.probe_pages import router as probe_pages
+    from cityops.inspections.finding_api import router as finding_api
+    from cityops.inspections.finding_pages import router as finding_pages
+    from cityops.inspections.checklist_api import router as checklist_api
+    from cityops.inspections.checklist_pages import router as checklist_pages
+    from cityops.inspections.plan_api import router as plan_api
+    from cityops.inspections.plan_pages import router as plan_pages
+    from cityops.visits.api import router as visits_api
+    from cityops.visits.pages import router as visits_pages
+    from cityops.servicedesk.api import router as servicedesk_api
+    from cityops.servicedesk.pages import router as servicedesk_pages
+    from cityops.servicedesk.fault_api import router as fault_api
+    from cityops.servicedesk.fault_pages import router as fault_pages
+    from cityops.maintenance.api import router as maintenance_api
+    from cityops.maintenance.pages import router as maintenance_pages
 
     return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api,
             ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
@@ -65,7 +82,10 @@ def routers() -> list[APIRouter]:
             routing_api, routing_pages, events_api, events_pages, dispatch_api, dispatch_pages, dispatch_hooks,
             open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages, watch_api, watch_pages,
             callout_api, callout_pages, callout_campaign_api, callout_campaign_pages, callout_template_api,
-            callout_template_pages, callout_line_api, callout_line_pages, callout_stats_api, callout_stats_pages]
+            callout_template_pages, callout_line_api, callout_line_pages, callout_stats_api, callout_stats_pages,
+            ops_home_pages, probe_api, probe_pages, finding_api, finding_pages, checklist_api, checklist_pages,
+            plan_api, plan_pages, visits_api, visits_pages, servicedesk_api, servicedesk_pages, fault_api,
+            fault_pages, maintenance_api, maintenance_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
@@ -83,6 +103,12 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.callout.trigger_jobs import register as callout_trigger_jobs
     from cityops.callout.data_jobs import register as callout_data_jobs
     from cityops.callout.line_jobs import register as callout_line_jobs
+    from cityops.duty.jobs import register as duty_jobs
+    from cityops.inspections.probe_jobs import register as probe_jobs
+    from cityops.inspections.plan_jobs import register as plan_jobs
+    from cityops.visits.jobs import register as visit_jobs
+    from cityops.servicedesk.jobs import register as servicedesk_jobs
+    from cityops.maintenance.jobs import register as maintenance_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
@@ -98,3 +124,9 @@ def register_jobs(scheduler: Scheduler) -> None:
     callout_trigger_jobs(scheduler)
     callout_data_jobs(scheduler)
     callout_line_jobs(scheduler)
+    duty_jobs(scheduler)
+    probe_jobs(scheduler)
+    plan_jobs(scheduler)
+    visit_jobs(scheduler)
+    servicedesk_jobs(scheduler)
+    maintenance_jobs(scheduler)

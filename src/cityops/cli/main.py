@@ -341,6 +341,18 @@ def callout() -> None:
     """The outbound-call system (CALL-1..CALL-5)."""
 
 
+@cli.command("probe")
+@click.argument("kind")
+@click.argument("target")
+@click.option("--option", "-o", "options", multiple=True, metavar="K=V", help="a probe option, repeatable")
+@click.option("--timeout", default=10.0, show_default=True, help="seconds")
+def probe(kind: str, target: str, options: tuple[str, ...], timeout: float) -> None:
+    """Run one inspection probe now and print one JSON object: ok, latency_ms, detail (OPS-1)."""
+    from cityops.inspections.probe_cli import main
+
+    main(kind, target, options, timeout)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks; each prints one JSON object as its last line."""

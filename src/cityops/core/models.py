@@ -19,7 +19,9 @@ from cityops.events import routing_models as event_routing_models  # noqa: F401
 from cityops.events import intake_models as event_intake_models  # noqa: F401
 from cityops.events import watch_models as event_watch_models  # noqa: F401
 from cityops.geo import models as geo_models  # noqa: F401
+from cityops.inspections import finding_models as inspection_finding_models  # noqa: F401
 from cityops.ingest import models as ingest_models  # noqa: F401
+from cityops.maintenance import log_models as maintenance_log_models  # noqa: F401
 from cityops.monitoring import models as monitoring_models  # noqa: F401
 from cityops.notify import models as notify_models  # noqa: F401
 from cityops.open311 import models as open311_models  # noqa: F401

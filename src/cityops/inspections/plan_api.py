@@ -1,0 +1,5 @@
+"""Placeholder: the engineer who owns this file replaces it."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

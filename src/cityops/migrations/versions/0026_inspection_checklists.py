@@ -1,0 +1,24 @@
+"""checklists, inspection plans, machine-room access, visits (OPS-1, ROOM-1..3, VISIT-1)
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-06 05:10:00
+"""
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import cityops.core.db  # noqa: F401
+import cityops.core.types  # noqa: F401
+
+revision = '0026'
+down_revision = '0025'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

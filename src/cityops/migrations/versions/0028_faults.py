@@ -1,0 +1,24 @@
+"""fault grades and fault records (OPS-4)
+
+Revision ID: 0028
+Revises: 0027
+Create Date: 2026-12-06 05:10:00
+"""
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import cityops.core.db  # noqa: F401
+import cityops.core.types  # noqa: F401
+
+revision = '0028'
+down_revision = '0027'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
