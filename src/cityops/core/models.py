@@ -25,6 +25,15 @@ from cityops.maintenance import log_models as maintenance_log_models  # noqa: F4
 from cityops.monitoring import models as monitoring_models  # noqa: F401
 from cityops.notify import models as notify_models  # noqa: F401
 from cityops.open311 import models as open311_models  # noqa: F401
+from cityops.inspections import probe_models as inspection_probe_models  # noqa: F401
+from cityops.inspections import checklist_models as inspection_checklist_models  # noqa: F401
+from cityops.inspections import plan_models as inspection_plan_models  # noqa: F401
+from cityops.visits import models as visit_models  # noqa: F401
+from cityops.servicedesk import models as servicedesk_models  # noqa: F401
+from cityops.servicedesk import fault_models as fault_models  # noqa: F401
+from cityops.maintenance import models as maintenance_models  # noqa: F401
+from cityops.duty import roster_models as duty_roster_models  # noqa: F401
+from cityops.catalog import hw_models as catalog_hw_models  # noqa: F401
 from cityops.core.db import Base
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Placeholder: the engineer who owns this file replaces it with the models."""
