@@ -74,17 +74,6 @@ def test_a_scheduled_draft_starts_itself(db):
         assert campaigns.start_scheduled(s, MORNING + timedelta(hours=2)) == []
 
 
-def test_migration_0020_matches_the_models(db):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from cityops.core.db import Base
-
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if "callout_campaigns" in str(d) or "callout_tasks" in str(d)] == []
-
-
 def test_an_emergency_campaign_needs_its_message(db):
     """The 应急指挥 template script carries the broadcast's {message}: never played as is."""
     with db.session() as s:

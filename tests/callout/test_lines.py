@@ -151,16 +151,3 @@ def test_settings_mask_the_api_key_and_check_recipients(db):
         duty.create_team(s, code="centre", name="城运中心值班组")
         assert lines.update_settings(s, by="admin", changes={"notify_team": "centre"})["notify_team"] == "centre"
         assert lines.alert(s, title="t", text="x", severity="major", dedup_prefix="p") == 0  # no channel configured
-
-
-def test_migration_0022_matches_the_models(db):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from cityops.core.db import Base
-
-    mine = {"callout_line_devices", "callout_caller_ids", "callout_line_checks", "callout_line_settings"}
-    assert mine <= set(Base.metadata.tables)
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if any(t in str(d) for t in mine)] == []

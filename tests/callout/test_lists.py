@@ -130,20 +130,6 @@ def test_opt_out_marks_existing_entries_at_once(db):
         assert _entries(s, r2.list_id)[2].status == "ok"  # another scenario is not affected
 
 
-def test_migration_0018_matches_the_models(db):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from cityops.callout import list_models
-    from cityops.core.db import Base
-
-    mine = {t.name for t in Base.metadata.tables.values() if t.name.startswith("callout_")}
-    assert {list_models.CallList.__tablename__, "callout_gate_log", "callout_ledger", "callout_dnc"} <= mine
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if any(t in str(d) for t in mine)] == []
-
-
 def test_do_not_call_numbers_are_masked_in_the_audit_chain(db):
     """CALL-4 / SYS-SEC: the chain keeps who blocked which number, never the number in full."""
     from sqlalchemy import select

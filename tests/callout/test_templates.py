@@ -158,16 +158,3 @@ def test_campaigns_start_from_the_template(db):
         assert (c.max_attempts, c.retry_policy, c.caller_id, c.priority) == (4, {"no_answer": 3}, "02199999",
                                                                              "normal")
         assert c.script["name"] == "值守保障"  # the scenario had no script before this change
-
-
-def test_migration_0021_matches_the_models(db):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from cityops.core.db import Base
-
-    mine = {"callout_templates", "callout_trigger_runs"}
-    assert mine <= set(Base.metadata.tables)
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if any(t in str(d) for t in mine)] == []

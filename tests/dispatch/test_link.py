@@ -7,11 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from alembic.migration import MigrationContext
-from alembic.autogenerate import compare_metadata
 from sqlalchemy import func, select
 
-from cityops.core.db import Base
 from cityops.core.errors import Conflict
 from cityops.core.timeutil import utcnow
 from cityops.dispatch import outbox, results
@@ -42,12 +39,6 @@ def _outbox(db, order_id):
         m = s.scalar(select(DispatchOutbox).where(DispatchOutbox.order_id == order_id))
         s.expunge(m)
         return m
-
-
-def test_migration_matches_the_models(db):
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if "dispatch_" in str(d)] == []
 
 
 def test_dispatch_writes_state_order_and_outbox_in_one_transaction(db, server):

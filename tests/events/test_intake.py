@@ -205,20 +205,6 @@ def test_jobs_registered_and_woken_by_alarm_raise(db):
         assert ev.state == "dispatched" and service.get_category(s, ev.category_id).code == "050101"
 
 
-def test_migration_matches_the_models(db):
-    """0016 creates exactly the intake and verification tables of the models."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from cityops.core.db import Base
-
-    mine = ("event_intake_policies", "event_vision_mappings", "event_alarm_links", "event_vision_detections",
-            "event_verifications")
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if any(t in str(d) for t in mine)] == []
-
-
 def test_waiting_alarms_do_not_hide_newer_ones(db, monkeypatch):
     """A page full of alarms still inside min_active_s must not starve the alarms after it."""
     from cityops.events import intake_jobs

@@ -7,11 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from cityops.core.db import Base
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.dispatch.models import (
     DispatchOutbox,
@@ -68,12 +65,6 @@ def order(s, ev, p, *, seq=1, **kw):
     s.add(o)
     s.flush()
     return o
-
-
-def test_migration_matches_the_models(db):
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert [d for d in diffs if any(t in str(d) for t in ("flow_warnings", "flow_watch_settings"))] == []
 
 
 def test_settings_defaults_and_validation(db):

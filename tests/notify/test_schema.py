@@ -3,10 +3,7 @@ backends (IOT-5 / OPS-3), and the notification severities are the alarms' four l
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 
-from cityops.core.db import Base
 from cityops.duty import models as _duty  # noqa: F401
 from cityops.monitoring.models import SEVERITIES
 from cityops.notify import models as _notify  # noqa: F401
@@ -14,13 +11,6 @@ from cityops.notify.base import Notification, Severity
 
 MINE = ("duty_teams", "duty_contacts", "duty_shifts", "notify_channels", "notify_policies", "notify_escalations",
         "notify_outbox")
-
-
-def test_migration_matches_the_models(db):
-    with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    mine = [d for d in diffs if any(t in str(d) for t in MINE)]
-    assert mine == []
 
 
 def test_severities_are_the_alarm_levels():
