@@ -204,8 +204,10 @@ def test_number_taken_by_a_concurrent_writer_is_skipped(db, monkeypatch):
         first = _new(s)
         taken = first.number
     calls = iter([taken])  # the first attempt computes the number another writer already holds
-    real = service._next_number
-    monkeypatch.setattr(service, "_next_number", lambda s, at: next(calls, None) or real(s, at))
+    from cityops.core import numbering
+
+    real = numbering.next_number
+    monkeypatch.setattr(numbering, "next_number", lambda *a, **kw: next(calls, None) or real(*a, **kw))
     with db.session() as s:
         ev = _new(s, code="020101", title="无证设摊")
         assert ev.number != taken and ev.number.endswith("-0002")

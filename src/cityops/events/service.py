@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cityops.core.db import savepoint
+from cityops.core.numbering import insert_numbered
 from cityops.core.errors import Conflict, Invalid, NotFound
-from cityops.core.timeutil import local, utcnow
+from cityops.core.timeutil import utcnow
 from cityops.events import lifecycle
 from cityops.events.models import (
     SEVERITIES,
@@ -156,13 +155,6 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * r * math.asin(math.sqrt(h))
 
 
-def _next_number(session: Session, at: datetime) -> str:
-    day = f"{NUMBER_PREFIX}{local(at):%Y%m%d}-"
-    last = session.scalar(select(func.max(CityEvent.number)).where(CityEvent.number.like(f"{day}%")))
-    seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    return f"{day}{seq:04d}"
-
-
 def find_merge_target(session: Session, cat: EventCategory, lon: float | None, lat: float | None,
                       at: datetime) -> CityEvent | None:
     """The nearest open, unmerged event of the same leaf category within the radius and window."""
@@ -229,28 +221,13 @@ def create_event(session: Session, *, category_id: int | None = None, category_c
               "source_kind": source_kind, "source_ref": source_ref, "reporter_name": reporter_name.strip(),
               "reporter_phone": reporter_phone.strip(), "state": "reported", "created_by": created_by,
               "reported_at": at, "report_count": 1}
-    ev = _insert_numbered(session, at, fields)
+    ev = insert_numbered(session, CityEvent, fields, prefix=NUMBER_PREFIX, at=at, width=4, sep="-",
+                         conflict="could not allocate an event number; please retry")
     lifecycle.record(session, ev, from_state="", to_state="reported", action="report", actor=created_by, at=at,
                      details={"source_kind": source_kind, "source_ref": source_ref})
     if parent is not None:
         _merge(session, ev, parent, actor="system", at=at)
     return ev
-
-
-def _insert_numbered(session: Session, at: datetime, fields: dict[str, Any]) -> CityEvent:
-    """Insert with the day's next number; a concurrent writer taking the same number makes
-    the unique index refuse ours, so take the next one (inside a savepoint)."""
-    for _ in range(5):
-        ev = CityEvent(number=_next_number(session, at), **fields)
-        try:
-            with savepoint(session):
-                session.add(ev)
-                session.flush()
-            return ev
-        except IntegrityError as exc:
-            if "number" not in str(exc.orig).lower():
-                raise
-    raise Conflict("could not allocate an event number; please retry")
 
 
 def _merge(session: Session, child: CityEvent, parent: CityEvent, *, actor: str, at: datetime) -> None:
