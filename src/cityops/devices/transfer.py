@@ -54,7 +54,9 @@ from cityops.geo.models import Grid, ResponsibleUnit, Street
 
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
-                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                 "pdf": "application/pdf",
+                 "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 EXPORT_BATCH = 2000
 MAX_IMPORT_ROWS = 20_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024

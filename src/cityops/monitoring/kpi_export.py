@@ -91,7 +91,7 @@ def to_xlsx(title: str, headers: tuple[str, ...], rows: list[list[Any]]) -> byte
 
 
 def attachment(body: bytes, fmt: str, ascii_name: str, zh_name: str) -> Response:
-    """A CSV/XLSX download: an ASCII file name for old clients, the Chinese one (RFC 6266
+    """A CSV/XLSX/PDF/DOCX download: an ASCII file name for old clients, the Chinese one (RFC 6266
     filename*) for the rest, never cached (exports carry personal or internal data)."""
     disp = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(zh_name)}"
     return Response(body, media_type=CONTENT_TYPES[fmt],

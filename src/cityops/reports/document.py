@@ -63,3 +63,4 @@ class Document:
     header: str = ""  # running header text on every page but the cover
     footer_page_numbers: bool = True  # 第 N 页 / 共 M 页
     cover_rows: list[tuple[str, str]] = field(default_factory=list)  # extra cover facts (编号, 密级 …)
+    preamble: list[Block] = field(default_factory=list)  # blocks under the title, before section 1
