@@ -6,22 +6,31 @@ from fastapi.routing import APIRoute
 
 from cityops.auth.deps import RoleCheck
 
-PUBLIC = {("/api/v1/auth/token", "POST")}
+PUBLIC = {("/api/v1/auth/token", "POST"), ("/api/v1/probes/push/{token}", "POST")}  # the push token authenticates
 
 
-def _walk(routes):
-    # Newer FastAPI keeps included routers as nodes; routers here are included without a prefix.
+class _Route:
+    """A route as served: the path with every enclosing router's prefix."""
+
+    def __init__(self, path: str, route: APIRoute):
+        self.path, self.dependant, self.methods = path, route.dependant, route.methods
+
+
+def _walk(routes, prefix=""):
+    # Newer FastAPI keeps included routers as nodes; a router included inside another (duty's
+    # roster routes in duty's API router) carries the outer router's prefix in its context.
     for r in routes:
         inner = getattr(r, "original_router", None)
         if inner is not None:
-            yield from _walk(inner.routes)
-        else:
-            yield r
+            context = getattr(r, "include_context", None)
+            yield from _walk(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+        elif isinstance(r, APIRoute):
+            yield _Route(prefix + r.path, r)
 
 
 def _api_routes(app):
     for route in _walk(app.routes):
-        if isinstance(route, APIRoute) and route.path.startswith("/api/v1"):
+        if route.path.startswith("/api/v1"):
             for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
                 yield route, method
 

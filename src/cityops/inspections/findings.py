@@ -119,3 +119,27 @@ def as_dict(f: Finding) -> dict[str, Any]:
             "asset_id": f.asset_id, "occurrences": f.occurrences, "first_seen_at": f.first_seen_at,
             "last_seen_at": f.last_seen_at, "resolved_at": f.resolved_at, "resolved_by": f.resolved_by,
             "resolution": f.resolution, "ticket_id": f.ticket_id}
+
+
+def search_findings(session: Session, *, state: str | None = None, source: str | None = None,
+                    severity: str | None = None, system_code: str | None = None, asset_id: int | None = None,
+                    limit: int = 200, offset: int = 0) -> tuple[list[Finding], int]:
+    """For the findings list and console: open first, then the most severe, then the latest."""
+    from sqlalchemy import case
+
+    q = select(Finding)
+    for col, value in ((Finding.state, state), (Finding.source, source), (Finding.severity, severity),
+                       (Finding.system_code, system_code), (Finding.asset_id, asset_id)):
+        if value is not None:
+            q = q.where(col == value)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rank = case(*((Finding.severity == s, -i) for s, i in _RANK.items()), else_=0)
+    order = (case((Finding.state == "open", 0), else_=1), rank, Finding.last_seen_at.desc(), Finding.id.desc())
+    return list(session.scalars(q.order_by(*order).limit(limit).offset(offset))), total
+
+
+def open_counts(session: Session) -> dict[str, int]:
+    """Open findings per severity (for the duty officer's home page)."""
+    rows = session.execute(select(Finding.severity, func.count()).where(Finding.state == "open")
+                           .group_by(Finding.severity))
+    return {s: 0 for s in FINDING_SEVERITIES} | {s: n for s, n in rows}
