@@ -28,6 +28,7 @@ from cityops.open311 import models as open311_models  # noqa: F401
 from cityops.inspections import probe_models as inspection_probe_models  # noqa: F401
 from cityops.inspections import checklist_models as inspection_checklist_models  # noqa: F401
 from cityops.inspections import plan_models as inspection_plan_models  # noqa: F401
+from cityops.inspections import room_models as inspection_room_models  # noqa: F401
 from cityops.visits import models as visit_models  # noqa: F401
 from cityops.servicedesk import models as servicedesk_models  # noqa: F401
 from cityops.servicedesk import fault_models as fault_models  # noqa: F401
