@@ -32,4 +32,6 @@ class LogEntry(Audited, Base):
     author: Mapped[str] = mapped_column(String(64), default="")
     system_code: Mapped[str | None] = mapped_column(String(24), default=None)
     asset_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # A person's correction is a new entry pointing at the one it corrects (entries are append-only).
+    corrects_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
