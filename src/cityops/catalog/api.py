@@ -95,3 +95,9 @@ def add_maintenance(asset_id: int, body: MaintenanceIn, session: DbSession, p: A
         performed_by=body.performed_by or p.display_name or p.username, performed_at=body.performed_at,
         result=body.result, created_by=p.username)
     return MaintenanceOut.model_validate(record)
+
+
+# HW, ROOM-2: preventive schedules, spares, repairs, warranty (catalog/hw_api.py).
+from cityops.catalog.hw_api import router as _hw_router  # noqa: E402
+
+router.include_router(_hw_router)

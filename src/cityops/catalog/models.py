@@ -13,7 +13,7 @@ from cityops.core.timeutil import utcnow
 
 CRITICALITY = ("high", "medium", "low")
 ASSET_STATUS = ("in_service", "spare", "faulty", "under_repair", "retired")
-MAINTENANCE_KINDS = ("inspection", "repair", "replacement", "firmware", "configuration", "other")
+MAINTENANCE_KINDS = ("inspection", "preventive", "repair", "replacement", "firmware", "configuration", "other")
 
 
 class System(Audited, Base):
@@ -91,3 +91,4 @@ class MaintenanceRecord(Audited, Base):
     performed_by: Mapped[str] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(String(128), default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
+    ticket_id: Mapped[int | None] = mapped_column(Integer, default=None)  # service-desk ticket (plain id)

@@ -24,7 +24,7 @@ AssetEditor = Annotated[ConsoleUser, Depends(require_console(*ASSET_WRITERS))]
 CRITICALITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
 STATUS_LABELS = {"in_service": "在用", "spare": "备用", "faulty": "故障", "under_repair": "维修中", "retired": "已退役"}
 STATUS_BADGES = {"in_service": "ok", "spare": "", "faulty": "err", "under_repair": "warn", "retired": ""}
-KIND_LABELS = {"inspection": "巡检", "repair": "维修", "replacement": "更换", "firmware": "固件升级",
+KIND_LABELS = {"inspection": "巡检", "preventive": "预防性维护", "repair": "维修", "replacement": "更换", "firmware": "固件升级",
                "configuration": "配置变更", "other": "其他"}
 WARRANTY_DAYS = 60
 LABELS = {"criticality_labels": CRITICALITY_LABELS, "status_labels": STATUS_LABELS, "status_badges": STATUS_BADGES,
@@ -123,3 +123,9 @@ def maintenance_add(request: Request, session: DbSession, user: AssetEditor, ass
         return _asset_page(request, session, user, asset_id, flash=f"记录失败：{exc.detail}", flash_kind="err",
                            status_code=exc.status, form={"record": fields})
     return RedirectResponse(f"/console/hardware/assets/{asset_id}?flash=已添加维护记录", status_code=303)
+
+
+# HW, ROOM-2: /console/hardware/maintenance (catalog/hw_pages.py).
+from cityops.catalog.hw_pages import router as _hw_pages  # noqa: E402
+
+router.include_router(_hw_pages)

@@ -121,3 +121,4 @@ class MaintenanceOut(Out):
     performed_by: str
     result: str
     created_by: str
+    ticket_id: int | None = None

@@ -227,7 +227,8 @@ def update_asset(session: Session, asset_id: int, **fields: Any) -> Asset:
 
 def add_maintenance_record(session: Session, asset_id: int, *, kind: str, summary: str, performed_by: str,
                            performed_at: datetime | None = None, result: str = "",
-                           created_by: str = "") -> MaintenanceRecord:
+                           created_by: str = "", ticket_id: int | None = None,
+                           now: datetime | None = None) -> MaintenanceRecord:
     """One inspection, repair, replacement … done on a unit (HW, SVC-2 maintenance log).
     A time without a zone is read as Shanghai time; future times are refused."""
     asset = get_asset(session, asset_id)
@@ -238,7 +239,9 @@ def add_maintenance_record(session: Session, asset_id: int, *, kind: str, summar
     if not summary or not performed_by:
         raise Invalid("summary and performed_by are required")
     result = _text(result, "result", 128)
-    now = utcnow()
+    if ticket_id is not None and ticket_id <= 0:
+        raise Invalid("工单号须为正整数")
+    now = now or utcnow()
     if performed_at is None:
         performed_at = now
     elif performed_at.tzinfo is None:
@@ -247,10 +250,23 @@ def add_maintenance_record(session: Session, asset_id: int, *, kind: str, summar
         raise Invalid("performed_at is in the future")
     performed_at = performed_at.astimezone(timezone.utc)  # SQLite keeps no offset; stored times are UTC
     record = MaintenanceRecord(asset_id=asset.id, kind=kind, summary=summary, performed_by=performed_by,
-                               performed_at=performed_at, result=result, created_by=created_by)
+                               performed_at=performed_at, result=result, created_by=created_by,
+                               ticket_id=ticket_id)
     session.add(record)
     session.flush()
+    _log(session, record, asset)
     return record
+
+
+def _log(session: Session, record: MaintenanceRecord, asset: Asset) -> None:
+    """SVC-2: every completed hardware record is one maintenance-log line (kind hardware)."""
+    from cityops.maintenance.log import add_entry
+
+    ticket = f"，工单 #{record.ticket_id}" if record.ticket_id else ""
+    add_entry(session, kind="hardware", summary=f"{asset.asset_tag} {asset.name}：{record.summary}",
+              source="hardware", source_ref=f"maintenance_record:{record.id}",
+              detail=f"类别 {record.kind}；结果 {record.result or '—'}{ticket}", author=record.performed_by,
+              at=record.performed_at, asset_id=asset.id)
 
 
 def list_maintenance_records(session: Session, asset_id: int) -> list[MaintenanceRecord]:

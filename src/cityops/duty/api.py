@@ -110,3 +110,9 @@ def on_duty(session: DbSession, p: Staff, team: str | None = None,
             at: Annotated[datetime | None, Query(description="ISO 8601 with offset; default now")] = None):
     """Who is on duty now (or at `at`), leaders first."""
     return [OnDutyOut.of(s, c, pii=p.sees_pii) for s, c in service.on_duty(session, team=team, at=at)]
+
+
+# SVC-1: rotations, overrides, swaps, special periods, coverage, handovers (duty/roster_api.py).
+from cityops.duty.roster_api import router as _roster_router  # noqa: E402
+
+router.include_router(_roster_router)

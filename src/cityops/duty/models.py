@@ -68,3 +68,9 @@ class Shift(Audited, Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # SVC-1: a special post (移动单兵, 城区之眼) and where the shift came from: "manual", or
+    # "rotation" (regenerated freely) / "swap" (kept on regeneration) of rotation `rotation_id`
+    # (a plain column: rotations live in roster_models).
+    post: Mapped[str] = mapped_column(String(32), default="")
+    source: Mapped[str] = mapped_column(String(12), default="manual")
+    rotation_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)

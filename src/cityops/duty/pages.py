@@ -87,3 +87,9 @@ def add_team(request: Request, session: DbSession, user: Editor, csrf: Annotated
     return _done(request, session, user, lambda: service.create_team(
         session, code=code, name=name, unit_id=int(unit_id) if unit_id else None,
         manager_id=int(manager_id) if manager_id else None), "已添加值班组")
+
+
+# SVC-1: /console/duty/roster (duty/roster_pages.py).
+from cityops.duty.roster_pages import router as _roster_pages  # noqa: E402
+
+router.include_router(_roster_pages)

@@ -86,6 +86,7 @@ class ShiftIn(BaseModel):
     starts_at: datetime
     ends_at: datetime
     note: str = ""
+    post: str = Field(default="", max_length=32)
 
 
 class ShiftPatch(BaseModel):
@@ -95,6 +96,7 @@ class ShiftPatch(BaseModel):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     note: str | None = None
+    post: str | None = Field(default=None, max_length=32)
 
 
 class ShiftOut(Out):
@@ -106,6 +108,9 @@ class ShiftOut(Out):
     ends_at: LocalTime
     note: str
     created_by: str
+    post: str = ""
+    source: str = "manual"
+    rotation_id: int | None = None
 
 
 class OnDutyOut(BaseModel):

@@ -5,7 +5,7 @@ datetimes (the console reads its forms as Beijing time)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -180,10 +180,10 @@ def _check_shift(session: Session, *, contact_id: int, team_code: str, role: str
 
 
 def create_shift(session: Session, *, contact_id: int, team_code: str, starts_at: datetime, ends_at: datetime,
-                 role: str = "member", note: str = "", created_by: str = "") -> Shift:
+                 role: str = "member", note: str = "", created_by: str = "", post: str = "") -> Shift:
     _check_shift(session, contact_id=contact_id, team_code=team_code, role=role, starts_at=starts_at, ends_at=ends_at)
     shift = Shift(contact_id=contact_id, team_code=team_code, role=role, starts_at=starts_at, ends_at=ends_at,
-                  note=note, created_by=created_by)
+                  note=note, created_by=created_by, post=(post or "").strip()[:32])
     session.add(shift)
     session.flush()
     return shift
@@ -199,7 +199,7 @@ def get_shift(session: Session, shift_id: int) -> Shift:
 def update_shift(session: Session, shift_id: int, **fields: Any) -> Shift:
     """Change a shift (swap the person, move the times); the same checks as a new one."""
     shift = get_shift(session, shift_id)
-    unknown = set(fields) - {"contact_id", "team_code", "role", "starts_at", "ends_at", "note"}
+    unknown = set(fields) - {"contact_id", "team_code", "role", "starts_at", "ends_at", "note", "post"}
     if unknown:
         raise Invalid(f"unknown shift fields: {', '.join(sorted(unknown))}")
     merged = {k: fields.get(k, getattr(shift, k)) for k in ("contact_id", "team_code", "role", "starts_at", "ends_at")}
@@ -242,10 +242,55 @@ def on_duty(session: Session, *, team: str | None = None, at: datetime | None = 
         q = q.where(Shift.team_code == team)
     if role:
         q = q.where(Shift.role == role)
-    rows = [(s, c) for s, c in session.execute(q)]
+    rows = _apply_overrides(session, [(s, c) for s, c in session.execute(q)], at)
     order = list(SHIFT_ROLES)
     rows.sort(key=lambda sc: (sc[0].team_code, order.index(sc[0].role) if sc[0].role in order else 9, sc[1].name))
     return rows
+
+
+def _apply_overrides(session: Session, rows: list[tuple[Shift, Contact]], at: datetime) -> list[tuple[Shift, Contact]]:
+    """SVC-1: a stand-in replaces the person of an override for its range (sick leave)."""
+    from cityops.duty.roster import active_overrides
+
+    subs = {}
+    for o in active_overrides(session, at):
+        sub = session.get(Contact, o.replacement_id)
+        if sub is not None and sub.active:
+            subs[(o.contact_id, o.team_code)] = sub
+    if not subs:
+        return rows
+    out, seen = [], set()
+    for s, c in rows:
+        c = subs.get((c.id, s.team_code)) or subs.get((c.id, None)) or c
+        if (s.team_code, c.id) not in seen:
+            seen.add((s.team_code, c.id))
+            out.append((s, c))
+    return out
+
+
+def on_duty_now(session: Session, *, now: datetime) -> list[dict[str, Any]]:
+    """For the duty home page: who is on duty at `now`, ready to show (the phone is always
+    masked): team, role, post, name, phone, until (aware UTC), stand_in_for."""
+    from cityops.audit.service import mask_phone
+    from cityops.duty.roster import active_overrides
+
+    ends = {(o.replacement_id, o.team_code): o.ends_at for o in active_overrides(session, now)}
+    originals = {s.id: s.contact_id for s, _ in session.execute(
+        select(Shift, Contact).join(Contact, Contact.id == Shift.contact_id)
+        .where(Shift.starts_at <= now, Shift.ends_at > now))}
+    teams = {t.code: t.name for t in list_teams(session)}
+    out = []
+    for s, c in on_duty(session, at=now):
+        until = s.ends_at
+        for key in ((c.id, s.team_code), (c.id, None)):
+            if key in ends:
+                until = min(until, ends[key])
+        replaced = originals.get(s.id)
+        stand_in = session.get(Contact, replaced).name if replaced and replaced != c.id else ""
+        out.append({"team": s.team_code, "team_name": teams.get(s.team_code, s.team_code), "role": s.role,
+                    "role_label": SHIFT_ROLES.get(s.role, s.role), "post": s.post, "name": c.name,
+                    "phone": mask_phone(c.phone), "until": until, "stand_in_for": stand_in})
+    return out
 
 
 def team_manager(session: Session, code: str) -> Contact | None:
@@ -290,13 +335,28 @@ def _demo_channels(session: Session, sim_url: str) -> list:
     return out
 
 
-def seed_demo(session: Session, *, sim_url: str, now: datetime | None = None, days: int = 3) -> bool:
-    """Demo roster and routing, ONLY when called explicitly (`cityops demo`): one duty team
-    with three people, day/night shifts for `days` days, the notification simulator's
-    channels at `sim_url` (`cityops.sim.notify.NotifySim` defaults) and one policy.
-    Idempotent: returns False when the demo team exists already. The mobile numbers are
-    made up; they only ever reach the simulator configured here."""
+DEMO_SUPPORT_TEAM = "support"
+# SVC-1: 1 project manager, 4 duty officers (day/night/off/off), 4 technical support (weekly
+# on call). Fictional names; 1380000xxxx numbers only ever reach the simulator.
+DEMO_PEOPLE = [("王建国（演示）", "13800000001", "wangjianguo", None),
+               ("李晓梅（演示）", "13800000002", "lixiaomei", DEMO_TEAM),
+               ("陈志强（演示）", "13800000003", "chenzhiqiang", DEMO_TEAM),
+               ("赵敏（演示）", "13800000004", "zhaomin", DEMO_TEAM),
+               ("孙浩（演示）", "13800000005", "sunhao", DEMO_TEAM),
+               ("周磊（演示）", "13800000006", "zhoulei", DEMO_SUPPORT_TEAM),
+               ("吴婷（演示）", "13800000007", "wuting", DEMO_SUPPORT_TEAM),
+               ("郑凯（演示）", "13800000008", "zhengkai", DEMO_SUPPORT_TEAM),
+               ("冯雪（演示）", "13800000009", "fengxue", DEMO_SUPPORT_TEAM)]
+DEMO_ROTATION_START = date(2026, 5, 1)  # the service period's first day anchors both rotations
+
+
+def seed_demo(session: Session, *, sim_url: str, now: datetime | None = None, days: int = 30) -> bool:
+    """Demo roster and routing, ONLY when called explicitly (`cityops demo`): the team of nine
+    (SVC-1) in two teams, their rotations generated from yesterday for `days` days, the
+    notification simulator's channels at `sim_url` (`cityops.sim.notify.NotifySim` defaults)
+    and one policy. Idempotent: returns False when the demo team exists already."""
     from cityops.core.timeutil import SHANGHAI, local
+    from cityops.duty import rotation
     from cityops.notify import service as notify
 
     if session.get(Team, DEMO_TEAM) is not None:
@@ -304,23 +364,24 @@ def seed_demo(session: Session, *, sim_url: str, now: datetime | None = None, da
         return False
     now = now or utcnow()
     team = create_team(session, code=DEMO_TEAM, name="城运中心值班组")
-    leader = create_contact(session, name="王建国（演示）", phone="13900000001", email="wang.demo@cityops.local",
-                            wecom_userid="wangjianguo", team_code=DEMO_TEAM, note="演示数据")
-    day = create_contact(session, name="李晓梅（演示）", phone="13900000002", email="li.demo@cityops.local",
-                         wecom_userid="lixiaomei", team_code=DEMO_TEAM, note="演示数据")
-    night = create_contact(session, name="陈志强（演示）", phone="13900000003", email="chen.demo@cityops.local",
-                           wecom_userid="chenzhiqiang", team_code=DEMO_TEAM, note="演示数据")
-    team.manager_id = leader.id
-    first = local(now).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    for d in range(days + 1):
-        start = (first + timedelta(days=d)).astimezone(SHANGHAI)
-        mid, end = start + timedelta(hours=12), start + timedelta(days=1)
-        create_shift(session, contact_id=leader.id, team_code=DEMO_TEAM, role="leader", starts_at=start,
-                     ends_at=mid, created_by="system:demo")
-        create_shift(session, contact_id=day.id, team_code=DEMO_TEAM, role="member", starts_at=start,
-                     ends_at=mid, created_by="system:demo")
-        create_shift(session, contact_id=night.id, team_code=DEMO_TEAM, role="member", starts_at=mid,
-                     ends_at=end, created_by="system:demo")
+    support = create_team(session, code=DEMO_SUPPORT_TEAM, name="技术支撑组")
+    people = [create_contact(session, name=name, phone=phone, email=f"{uid}.demo@cityops.local", wecom_userid=uid,
+                             team_code=code, note="演示数据" + ("·项目经理" if code is None else ""))
+              for name, phone, uid, code in DEMO_PEOPLE]
+    team.manager_id = support.manager_id = people[0].id
+    first = local(now).date() - timedelta(days=1)
+    officers = rotation.create_rotation(
+        session, name="值班员四班轮换", team_code=DEMO_TEAM, role="member", kind="cycle",
+        members=[p.id for p in people[1:5]], slots=rotation.DAY_NIGHT, cycle=rotation.DAY_NIGHT_CYCLE,
+        start_date=DEMO_ROTATION_START, handover="08:30", created_by="system:demo")
+    oncall = rotation.create_rotation(
+        session, name="技术支撑周值守", team_code=DEMO_SUPPORT_TEAM, role="support", kind="weekly",
+        members=[p.id for p in people[5:]], start_date=DEMO_ROTATION_START, handover="08:30",
+        created_by="system:demo")
+    since = first - timedelta(days=7)  # a week of history too: `now` = the range start writes every slot
+    for r in (officers, oncall):
+        rotation.generate(session, r.id, since, first + timedelta(days=days),
+                          now=datetime.combine(since, time(0), tzinfo=SHANGHAI), actor="system:demo")
     wecom, sms, voice = _demo_channels(session, sim_url)
     notify.create_policy(session, name="设备告警默认通知", position=100, min_severity="warning", repeat=1,
                          quiet_start="22:00", quiet_end="07:00", quiet_max_severity="warning",
