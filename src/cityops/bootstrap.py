@@ -27,6 +27,10 @@ def load_reference_data(db: Database) -> dict[str, int]:
     from cityops.events.routing import seed_routing
     from cityops.events.sla import seed_sla
     from cityops.geo import seed as geo_seed
+    from cityops.inspections.checklist_seed import seed_checklists
+    from cityops.servicedesk import escalation as desk_escalation
+    from cityops.servicedesk import fault_grades
+    from cityops.servicedesk import sla as desk_sla
 
     counts: dict[str, int] = {}
     with acting_as("system:seed"), db.session() as session:
@@ -38,6 +42,10 @@ def load_reference_data(db: Database) -> dict[str, int]:
         counts["sla_policies"] = seed_sla(session)
         counts["routing_rules"] = seed_routing(session)
         counts["intake_policies"] = seed_intake(session)
+        counts["servicedesk_sla_targets"] = desk_sla.seed(session)
+        counts["servicedesk_escalation_policies"] = desk_escalation.seed(session)
+        counts["fault_grades"] = fault_grades.seed_grades(session)
+        counts["checklist_templates"] = seed_checklists(session)
     if any(counts.values()):
         log.info("reference data loaded", extra={"added": counts})
     return counts

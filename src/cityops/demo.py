@@ -221,3 +221,61 @@ def seed_lines(db: Database, gateways: list[tuple[str, int, str]], marking_url: 
             "marking_base_url": marking_url, "marking_api_key": marking_key, "notify_team": DEMO_TEAM,
             "notify_channels": [wecom] if wecom else []})
     return created
+
+
+def seed_operations(db: Database, base_url: str, now: datetime | None = None) -> bool:
+    """The O&M side of the demo (issue #7), once; False when it is there already:
+    - login accounts for the demo team of nine (unusable random passwords; an admin can reset
+      them), so the service desk can assign tickets to the person on duty (OPS-3);
+    - probes of the platform itself and of the catalog modules (OPS-1), the machine-room
+      checklists and the daily inspection plan (ROOM-1, OPS-1), the default maintenance plans and
+      today's tasks (OPS-2), the hardware schedules and spares (HW);
+    - a hotline ticket, a fault of grade 三级 and a visit in two days (OPS-3, OPS-4, VISIT-1)."""
+    from cityops.catalog.hw_service import seed_demo as seed_hardware
+    from cityops.core.timeutil import local
+    from cityops.duty.models import Contact
+    from cityops.duty.service import DEMO_SUPPORT_TEAM, DEMO_TEAM
+    from cityops.inspections import plan_service
+    from cityops.inspections.plan_service import seed_plans as seed_inspection_plans
+    from cityops.inspections.probe_seed import seed_demo as seed_demo_probes
+    from cityops.inspections.probe_seed import seed_module_probes
+    from cityops.maintenance import plans as maintenance_plans
+    from cityops.maintenance import tasks as maintenance_tasks
+    from cityops.servicedesk import fault_service, service as desk
+    from cityops.servicedesk.fault_models import FaultGrade
+    from cityops.servicedesk.models import Ticket
+    from cityops.visits.service import create_visit
+
+    now = now or utcnow()
+    with acting_as("system:demo"), db.session() as s:
+        if s.scalar(select(Ticket.id).limit(1)) is not None:
+            return False
+        for c in s.scalars(select(Contact).where(Contact.username.is_(None), Contact.note.like("演示数据%"))):
+            role = {DEMO_TEAM: "duty", DEMO_SUPPORT_TEAM: "technician"}.get(c.team_code, "manager")
+            name = c.wecom_userid or f"demo{c.id}"
+            if s.scalar(select(User.id).where(User.username == name)) is None:
+                users.create_user(s, username=name, role=role, password=generate_password(24), display_name=c.name)
+            c.username = name
+        s.flush()
+        desk.update_settings(s, actor="system:demo", team_code=DEMO_TEAM)
+        seed_module_probes(s)
+        probes = seed_demo_probes(s, base_url=base_url)
+        seed_inspection_plans(s)
+        for plan in plan_service.list_plans(s):  # the default daily round runs the demo's probes too
+            plan_service.update_plan(s, plan.id, {"probe_ids": [p.id for p in probes]})
+        maintenance_plans.seed_plans(s, now=now - timedelta(days=1))  # active since yesterday: today's tasks show
+        maintenance_tasks.generate(s, now=now)
+        seed_hardware(s, today=local(now).date())
+        desk.open_ticket(s, title="热线：网格化平台登录后白屏", source="hotline", nature="incident", impact=1, urgency=2,
+                         system_code="SYS-DUTY", reporter="华阳路街道 周女士（演示）",
+                         description="上午十点起全街道无法登录（演示数据）", actor="system:demo", now=now)
+        grade = s.scalar(select(FaultGrade).where(FaultGrade.level == 3))
+        if grade is not None:
+            fault_service.open_fault(s, title="城区之眼视频调阅中断（演示）", grade_id=grade.id,
+                                     occurred_at=now - timedelta(minutes=40), system_codes=["SYS-EYE"],
+                                     description="部分街道视频调阅超时（演示数据）", actor="system:demo", now=now)
+        start = local(now + timedelta(days=2)).replace(hour=9, minute=30, second=0, microsecond=0)
+        create_visit(s, {"title": "市城运中心调研“一网统管”建设（演示）", "organisation": "市城运中心", "visitor_count": 12,
+                         "host": "王建国（演示）", "starts_at": start, "ends_at": start + timedelta(hours=2),
+                         "system_codes": ["SYS-SCREEN", "SYS-EYE", "SYS-DISPATCH"]}, actor="system:demo", now=now)
+    return True

@@ -58,6 +58,7 @@ def routers() -> list[APIRouter]:
     from cityops.dispatch.hooks import router as dispatch_hooks
     from cityops.open311.api import router as open311_api
     from cityops.open311.pages import router as open311_pages
+    from cityops.duty.home_pages import api as ops_home_api
     from cityops.duty.home_pages import router as ops_home_pages
     from cityops.inspections.probe_api import router as probe_api
     from cityops.inspections.probe_pages import router as probe_pages
@@ -83,7 +84,7 @@ def routers() -> list[APIRouter]:
             open311_api, open311_pages, stats_api, stats_pages, intake_api, intake_pages, watch_api, watch_pages,
             callout_api, callout_pages, callout_campaign_api, callout_campaign_pages, callout_template_api,
             callout_template_pages, callout_line_api, callout_line_pages, callout_stats_api, callout_stats_pages,
-            ops_home_pages, probe_api, probe_pages, finding_api, finding_pages, checklist_api, checklist_pages,
+            ops_home_api, ops_home_pages, probe_api, probe_pages, finding_api, finding_pages, checklist_api, checklist_pages,
             plan_api, plan_pages, visits_api, visits_pages, servicedesk_api, servicedesk_pages, fault_api,
             fault_pages, maintenance_api, maintenance_pages]
 
@@ -104,10 +105,12 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.callout.data_jobs import register as callout_data_jobs
     from cityops.callout.line_jobs import register as callout_line_jobs
     from cityops.duty.jobs import register as duty_jobs
+    from cityops.catalog.jobs import register as hardware_jobs
     from cityops.inspections.probe_jobs import register as probe_jobs
     from cityops.inspections.plan_jobs import register as plan_jobs
     from cityops.visits.jobs import register as visit_jobs
     from cityops.servicedesk.jobs import register as servicedesk_jobs
+    from cityops.servicedesk.fault_jobs import register as fault_jobs
     from cityops.maintenance.jobs import register as maintenance_jobs
 
     audit_jobs(scheduler)
@@ -125,8 +128,10 @@ def register_jobs(scheduler: Scheduler) -> None:
     callout_data_jobs(scheduler)
     callout_line_jobs(scheduler)
     duty_jobs(scheduler)
+    hardware_jobs(scheduler)
     probe_jobs(scheduler)
     plan_jobs(scheduler)
     visit_jobs(scheduler)
     servicedesk_jobs(scheduler)
+    fault_jobs(scheduler)
     maintenance_jobs(scheduler)

@@ -79,3 +79,31 @@ def test_sla_page_is_read_only_except_for_managers(client, make_user):
     assert r.status_code == 422 and "JSON" in r.text and "[{" in r.text
     r = client.post(f"{URL}/sla/targets/P2", data={"csrf": csrf, "response_min": "600", "resolution_min": "60"})
     assert r.status_code == 422 and "响应时限不能长于解决时限" in r.text
+
+
+def test_alarm_page_turns_the_alarm_into_one_ticket(client, make_user, db):
+    """OPS-3 intake from monitoring: 转服务台工单 on the alarm page; asking twice opens the same one;
+    roles outside the desk do not get the button."""
+    from cityops.devices import service as devices
+    from cityops.monitoring import service as monitoring
+
+    with db.session() as s:
+        dev = devices.create_device(s, name="烟感-9", product_id=devices.product_by_code(s, "SMOKE-NB-CTW").id,
+                                    external_id="sd-page-1")
+        alarm_id = monitoring.raise_alarm(s, device_id=dev.id, alarm_type="smoke", severity="critical",
+                                          source="vendor").id
+    _login(client, make_user, "technician")
+    assert "转服务台工单" not in client.get(f"/console/alarms/{alarm_id}").text
+    _login(client, make_user, "duty")
+    page = client.get(f"/console/alarms/{alarm_id}").text
+    assert "转服务台工单" in page
+    r = client.post(f"/console/alarms/{alarm_id}/ticket", data={"csrf": _csrf(page), "back": "detail"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/tickets/")
+    ticket = client.get(r.headers["location"]).text
+    assert "已转服务台工单 GD" in ticket
+    again = client.post(f"/console/alarms/{alarm_id}/ticket", data={"csrf": _csrf(page), "back": "detail"},
+                        follow_redirects=False)
+    assert again.headers["location"].split("?")[0] == r.headers["location"].split("?")[0]
+    with db.session() as s:
+        assert desk.ticket_from_alarm(s, alarm_id, "x").alarm_id == alarm_id

@@ -191,11 +191,12 @@ def test_mqtt_publishes_what_the_mqtt_json_connector_parses(broker):
     sub = mqtt.Client(CallbackAPIVersion.VERSION2)
     sub.on_message = lambda _c, _u, m: received.append((m.topic, bytes(m.payload)))
     sub.on_subscribe = lambda *_a: subscribed.set()
+    # Subscribe once connected: a SUBSCRIBE sent before the CONNACK is refused (no connection yet).
+    sub.on_connect = lambda c, *_a: c.subscribe([("/traffic/#", 1), ("/gateway/#", 1)])
     sub.connect(*BROKER)
     sub.loop_start()
     try:
-        sub.subscribe([("/traffic/#", 1), ("/gateway/#", 1)])
-        assert subscribed.wait(5)
+        assert subscribed.wait(20)
         runner = FleetRunner(fleet, setup, seed=31, period_s=0.4, mqtt_url=broker, event_rate=0.5,
                              offline_rate=0.05)
         with runner:

@@ -74,7 +74,7 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
     from cityops.core import logging as logsetup
     from cityops.demo import DEMO_DISPATCH_KEY, DEMO_DISPATCH_SCALE, DEMO_SEED, prepare_demo, seed_dispatch
     from cityops.demo import configure_callout, seed_callback_campaign, seed_notifications, shorten_scene
-    from cityops.demo import DEMO_CALLER_IDS, DEMO_GATEWAYS, seed_lines, start_simulators
+    from cityops.demo import DEMO_CALLER_IDS, DEMO_GATEWAYS, seed_lines, seed_operations, start_simulators
     from cityops.sim.marking import MarkingSim
     from cityops.sim.marking import serve as serve_marking_sim
     from cityops.sim.sip_gateway import SipGatewaySim
@@ -141,6 +141,10 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
         if seed_callback_campaign(app.state.ctx.db) is not None:
             click.echo("  回访 campaign: 10 disposed hotline reports, their callers phoned through the telephony"
                        " simulator; answers close or return the events (/console/callout/campaigns)")
+        if seed_operations(app.state.ctx.db, f"http://{local}:{port}"):
+            click.echo("  运维保障: the team of nine on a day/night rotation, probes of the platform itself, the daily"
+                       " machine-room round, maintenance plans, a hotline ticket, a 三级 fault and a visit"
+                       " (/console/ops)")
         runner = start_simulators(app, f"http://{local}:{port}")  # waits for /healthz by itself
         stack.callback(runner.stop)
         scene = runner.trigger("water_level")
@@ -341,6 +345,23 @@ def callout() -> None:
     """The outbound-call system (CALL-1..CALL-5)."""
 
 
+class _MaintenanceGroup(click.Group):
+    """Loads the document renderers (reportlab) only when a maintenance command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return ["compile-log", "generate", "seed-plans"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from cityops.maintenance.cli import maintenance as group
+
+        return group.get_command(ctx, name)
+
+
+@cli.group(cls=_MaintenanceGroup)
+def maintenance() -> None:
+    """Daily maintenance and the maintenance log (OPS-2, SVC-2)."""
+
+
 @cli.command("probe")
 @click.argument("kind")
 @click.argument("target")
@@ -367,6 +388,35 @@ def bench_callout_stats(database: str, records: int, queries: int) -> None:
     from cityops.bench.callout_stats import run
 
     click.echo(json.dumps(run(database=database, records=records, queries=queries)))
+
+
+@bench.command("roster-coverage")
+@click.option("--database", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True)
+@click.option("--extra", default=2000, show_default=True, help="manual shifts on top of the year's rotations")
+def bench_roster_coverage(database: str, extra: int) -> None:
+    """The roster coverage check over the service period (SVC-1; target p95 < 1 s)."""
+    from cityops.bench.ops import roster_coverage
+
+    click.echo(json.dumps(roster_coverage(database=database, extra=extra)))
+
+
+@bench.command("sla-board")
+@click.option("--database", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True)
+@click.option("--tickets", default=2000, show_default=True, help="open tickets")
+def bench_sla_board(database: str, tickets: int) -> None:
+    """The duty home page's ticket board and counters (OPS-3; target p95 < 1 s at 2,000 open tickets)."""
+    from cityops.bench.ops import sla_board
+
+    click.echo(json.dumps(sla_board(database=database, tickets=tickets)))
+
+
+@bench.command("documents")
+@click.option("--pages", default=500, show_default=True)
+def bench_documents(pages: int) -> None:
+    """A ~N-page document (cover, contents, tables) to PDF and DOCX: seconds and peak memory (OPS-4, SVC-2)."""
+    from cityops.bench.ops import documents
+
+    click.echo(json.dumps(documents(pages=pages)))
 
 
 @bench.command("geo")

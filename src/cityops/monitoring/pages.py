@@ -35,6 +35,7 @@ from cityops.web.shell import (
 router = APIRouter(include_in_schema=False)
 User_ = Annotated[ConsoleUser, Depends(console_user)]
 HANDLERS = ("admin", "manager", "duty", "technician", "street")
+TICKET_OPENERS = ("admin", "manager", "duty")  # the service desk's intake (OPS-3)
 SEVERITY_LABELS = {"critical": "紧急", "major": "重要", "warning": "警告", "info": "提示"}
 TYPE_LABELS = {"offline": "设备离线", "silent": "仅心跳无数据", "flapping": "频繁上下线"}
 STATE_LABELS = {"active": "待确认", "acknowledged": "已确认", "cleared": "已清除"}
@@ -115,7 +116,8 @@ def alarm_page(alarm_id: int, request: Request, session: DbSession, user: User_,
                   events=alarm_timeline(alarm, notes), notes=notes, states=service.state_history(session,
                                                                                                 alarm.device_id, 30),
                   labels=SEVERITY_LABELS, type_labels=TYPE_LABELS, state_labels=STATE_LABELS,
-                  liveness=LIVENESS_LABELS, can_handle=user.can(*HANDLERS), flash=flash, flash_kind=flash_kind)
+                  liveness=LIVENESS_LABELS, can_handle=user.can(*HANDLERS), can_ticket=user.can(*TICKET_OPENERS),
+                  flash=flash, flash_kind=flash_kind)
 
 
 @router.post("/console/alarms/{alarm_id:int}/{action}")
@@ -138,6 +140,12 @@ def alarm_action(alarm_id: int, action: str, request: Request, session: DbSessio
         elif action == "comment":
             comments.add_comment(session, alarm_id, author=user.username, text=text, scope=user.street_scope)
             msg = f"已添加备注（告警 #{alarm_id}）"
+        elif action == "ticket" and user.can(*TICKET_OPENERS):
+            from cityops.servicedesk.service import alarm_ticket
+
+            ticket, created = alarm_ticket(session, alarm_id, user.username)
+            msg = f"已转服务台工单 {ticket.number}" if created else f"该告警已有工单 {ticket.number}"
+            return RedirectResponse(f"/console/tickets/{ticket.id}?{urlencode({'flash': msg})}", status_code=303)
         else:
             raise NotFound("action", action)
     except Problem as exc:

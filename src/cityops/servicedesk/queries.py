@@ -77,26 +77,42 @@ def list_tickets(session: Session, *, now: datetime, state: str | None = None, p
     return rows[offset:offset + limit], len(rows)
 
 
-def sla_board(session: Session, *, now: datetime, limit: int = 20) -> list[dict]:
-    """Open tickets by SLA urgency for the duty home page."""
+def _open_rows(session: Session, now: datetime) -> list[dict[str, Any]]:
     tickets = list(session.scalars(select(Ticket).where(Ticket.state.in_(OPEN_STATES)).limit(MAX_SCAN)))
-    rows = sorted(evaluate(session, tickets, now), key=_urgency)[:limit]
+    return evaluate(session, tickets, now)
+
+
+def _board(rows: list[dict[str, Any]], limit: int) -> list[dict]:
     return [{"id": r["ticket"].id, "number": r["ticket"].number, "title": r["ticket"].title,
              "priority": r["ticket"].priority, "state": r["ticket"].state, "assignee": r["ticket"].assignee,
              "sla_state": r["sla_state"], "clock": r["live"].target, "due_at": r["live"].due_at,
              "remaining_s": int(r["live"].remaining.total_seconds()), "paused": r["live"].paused,
-             "url": f"/console/tickets/{r['ticket'].id}"} for r in rows]
+             "url": f"/console/tickets/{r['ticket'].id}"} for r in sorted(rows, key=_urgency)[:limit]]
 
 
-def counts(session: Session, *, now: datetime) -> dict:
-    """Open tickets by state and by SLA state, plus how many wait for someone (no assignee)."""
+def _counts(session: Session, rows: list[dict[str, Any]]) -> dict:
     by_state = dict.fromkeys(OPEN_STATES, 0)
     for st, n in session.execute(select(Ticket.state, func.count()).where(Ticket.state.in_(OPEN_STATES))
                                  .group_by(Ticket.state)):
         by_state[st] = n
-    tickets = list(session.scalars(select(Ticket).where(Ticket.state.in_(OPEN_STATES)).limit(MAX_SCAN)))
     by_sla = {"ok": 0, "warning": 0, "breached": 0}
-    for r in evaluate(session, tickets, now):
+    for r in rows:
         by_sla[r["sla_state"]] = by_sla.get(r["sla_state"], 0) + 1
-    unassigned = sum(1 for t in tickets if t.assignee is None)
+    unassigned = sum(1 for r in rows if r["ticket"].assignee is None)
     return {"open": sum(by_state.values()), "by_state": by_state, "by_sla": by_sla, "unassigned": unassigned}
+
+
+def sla_board(session: Session, *, now: datetime, limit: int = 20) -> list[dict]:
+    """Open tickets by SLA urgency for the duty home page."""
+    return _board(_open_rows(session, now), limit)
+
+
+def counts(session: Session, *, now: datetime) -> dict:
+    """Open tickets by state and by SLA state, plus how many wait for someone (no assignee)."""
+    return _counts(session, _open_rows(session, now))
+
+
+def overview(session: Session, *, now: datetime, limit: int = 20) -> tuple[list[dict], dict]:
+    """`sla_board` and `counts` from one evaluation of the open tickets' clocks (the home page)."""
+    rows = _open_rows(session, now)
+    return _board(rows, limit), _counts(session, rows)
