@@ -106,7 +106,11 @@ def settings(db_url, tmp_path) -> Settings:
 def app(settings):
     # The database is a copy of a template that prepare_database already migrated and seeded;
     # doing it again per test costs ~0.1 s × thousands of tests (the bootstrap has its own tests).
-    return create_app(settings, start_jobs=False, migrate=False)
+    app = create_app(settings, start_jobs=False, migrate=False)
+    yield app
+    # Close the pool's connections now: left to the garbage collector, a worker running a
+    # thousand tests holds over 1,024 descriptors and select()-based clients (paho) fail.
+    app.state.ctx.db.dispose()
 
 
 @pytest.fixture
