@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 
 from cityops.bench.common import database as scratch_database
-from cityops.bench.common import machine, pct
+from cityops.bench.common import machine, pct, timed_ms
 
 TARGET_P95_MS = 100.0
 YEARS = (2024, 2025, 2026)
@@ -127,15 +127,6 @@ def _seed_postgres(url: str, n: int, rng: np.random.Generator) -> None:
         con.execute("VACUUM ANALYZE callout_records")
 
 
-def _time(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1e3)
-    return out
-
-
 def run(database: str = "sqlite", records: int = 10_000_000, queries: int = 200) -> dict:
     from cityops.callout import stats
     from cityops.callout.campaign_models import CallRecord
@@ -170,9 +161,9 @@ def run(database: str = "sqlite", records: int = 10_000_000, queries: int = 200)
                 counted = s.scalar(select(func.count()).select_from(CallRecord))
                 rolled = int(s.scalar(select(func.coalesce(func.sum(CallStatDaily.calls), 0))))
                 rollup_rows = s.scalar(select(func.count()).select_from(CallStatDaily))
-                year_ms = _time(lambda: stats.year(s, year=pick.choice(YEARS)), queries)
-                month_ms = _time(lambda: stats.months(s, year=pick.choice(YEARS)), queries)
-                day_ms = _time(lambda: stats.days(s, year=pick.choice(YEARS), month=pick.randint(1, 12)), queries)
+                year_ms = timed_ms(lambda: stats.year(s, year=pick.choice(YEARS)), queries)
+                month_ms = timed_ms(lambda: stats.months(s, year=pick.choice(YEARS)), queries)
+                day_ms = timed_ms(lambda: stats.days(s, year=pick.choice(YEARS), month=pick.randint(1, 12)), queries)
                 sample = stats.year(s, year=YEARS[0])["total"]
         finally:
             db.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -40,3 +41,13 @@ def pct(xs: list[float], q: float) -> float | None:
         return None
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * q))]
+
+
+def timed_ms(fn: Callable[[], object], n: int) -> list[float]:
+    """Wall time of n calls of fn, in milliseconds each."""
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1e3)
+    return out

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cityops.bench.common import database as scratch_database
-from cityops.bench.common import machine, pct
+from cityops.bench.common import machine, pct, timed_ms
 
 COVERAGE_TARGET_MS = 1000.0
 BOARD_TARGET_MS = 1000.0
@@ -35,15 +35,6 @@ def _db(kind: str, tmp: Path):
     db = Database(url)
     prepare_database(db)
     return db, drop
-
-
-def _timed(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1e3)
-    return out
 
 
 def roster_coverage(database: str = "sqlite", extra: int = 2000, runs: int = 20) -> dict:
@@ -79,7 +70,7 @@ def roster_coverage(database: str = "sqlite", extra: int = 2000, runs: int = 20)
             with db.session() as s:
                 shifts = s.query(Shift).count()
                 result = coverage.coverage(s)
-                ms = _timed(lambda: coverage.coverage(s), runs)
+                ms = timed_ms(lambda: coverage.coverage(s), runs)
         finally:
             db.dispose()
             drop()
@@ -115,7 +106,7 @@ def sla_board(database: str = "sqlite", tickets: int = 2000, runs: int = 20) -> 
             seed_s = time.perf_counter() - t
             with db.session() as s:
                 rows, _ = overview(s, now=now, limit=12)
-                ms = _timed(lambda: overview(s, now=now, limit=12), runs)
+                ms = timed_ms(lambda: overview(s, now=now, limit=12), runs)
         finally:
             db.dispose()
             drop()

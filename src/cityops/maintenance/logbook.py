@@ -52,9 +52,8 @@ def search(session: Session, *, q: str = "", kind: str | None = None, system_cod
         raise Invalid("开始日期不能晚于结束日期")
     stmt = select(LogEntry)
     if q.strip():
-        text = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{text}%"  # typed % and _ are literal characters, not wildcards
-        stmt = stmt.where(or_(*(func.lower(col).like(like, escape="\\")
+        text = q.strip().lower()  # autoescape: typed % and _ are literal characters, not wildcards
+        stmt = stmt.where(or_(*(func.lower(col).contains(text, autoescape=True)
                                 for col in (LogEntry.summary, LogEntry.detail, LogEntry.author))))
     if kind:
         stmt = stmt.where(LogEntry.kind == kind)
