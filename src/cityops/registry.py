@@ -76,6 +76,13 @@ def routers() -> list[APIRouter]:
     from cityops.servicedesk.fault_pages import router as fault_pages
     from cityops.maintenance.api import router as maintenance_api
     from cityops.maintenance.pages import router as maintenance_pages
+    from cityops.screen.api import router as screen_api
+    from cityops.screen.stream import router as screen_stream
+    from cityops.screen.pages import router as screen_pages
+    from cityops.screen.mode_api import router as screen_mode_api
+    from cityops.screen.mode_pages import router as screen_mode_pages
+    from cityops.screen.tour_api import router as screen_tour_api
+    from cityops.screen.tour_pages import router as screen_tour_pages
 
     return [auth_api, audit_api, geo_api, catalog_api, transfer_api, quality_api, sync_api, rules_api, devices_api,
             ingest_api, monitoring_api, console, catalog_pages, transfer_pages, quality_pages, sync_pages, rules_pages,
@@ -86,7 +93,8 @@ def routers() -> list[APIRouter]:
             callout_template_pages, callout_line_api, callout_line_pages, callout_stats_api, callout_stats_pages,
             ops_home_api, ops_home_pages, probe_api, probe_pages, finding_api, finding_pages, checklist_api, checklist_pages,
             plan_api, plan_pages, visits_api, visits_pages, servicedesk_api, servicedesk_pages, fault_api,
-            fault_pages, maintenance_api, maintenance_pages]
+            fault_pages, maintenance_api, maintenance_pages, screen_api, screen_stream, screen_pages, screen_mode_api,
+            screen_mode_pages, screen_tour_api, screen_tour_pages]
 
 
 def register_jobs(scheduler: Scheduler) -> None:
@@ -112,6 +120,8 @@ def register_jobs(scheduler: Scheduler) -> None:
     from cityops.servicedesk.jobs import register as servicedesk_jobs
     from cityops.servicedesk.fault_jobs import register as fault_jobs
     from cityops.maintenance.jobs import register as maintenance_jobs
+    from cityops.screen.jobs import register as screen_jobs
+    from cityops.screen.mode_jobs import register as screen_mode_jobs
 
     audit_jobs(scheduler)
     ingest_jobs(scheduler)
@@ -135,3 +145,5 @@ def register_jobs(scheduler: Scheduler) -> None:
     servicedesk_jobs(scheduler)
     fault_jobs(scheduler)
     maintenance_jobs(scheduler)
+    screen_jobs(scheduler)
+    screen_mode_jobs(scheduler)

@@ -87,7 +87,7 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
     vdir = Path(var_dir)
     vdir.mkdir(parents=True, exist_ok=True)
     # The demo dials the telephony simulator: its made-up numbers must never reach a real line.
-    settings = get_settings().model_copy(update={"var_dir": vdir, "callout_telephony": "sim",
+    settings = get_settings().model_copy(update={"var_dir": vdir, "callout_telephony": "sim", "demo_mode": True,
                                                  "database_url": f"sqlite:///{(vdir / 'demo.db').resolve()}"})
     logsetup.setup(settings.log_level, settings.log_json)
     app = create_app(settings)
@@ -408,6 +408,19 @@ def bench_sla_board(database: str, tickets: int) -> None:
     from cityops.bench.ops import sla_board
 
     click.echo(json.dumps(sla_board(database=database, tickets=tickets)))
+
+
+@bench.command("screen")
+@click.option("--devices", default=100_000, show_default=True)
+@click.option("--events", default=1_000_000, show_default=True)
+@click.option("--calls", default=10_000_000, show_default=True)
+@click.option("--screens", default=10, show_default=True, help="connected screens (live streams) during the run")
+@click.option("--requests", default=200, show_default=True, help="requests per panel")
+def bench_screen(devices: int, events: int, calls: int, screens: int, requests: int) -> None:
+    """The big screen's panels at district scale on PostgreSQL (SYS-SCREEN; target p95 < 200 ms per panel)."""
+    from cityops.bench.screen import run
+
+    click.echo(json.dumps(run(devices=devices, events=events, calls=calls, screens=screens, requests=requests)))
 
 
 @bench.command("documents")

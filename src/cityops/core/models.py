@@ -35,6 +35,8 @@ from cityops.servicedesk import fault_models as fault_models  # noqa: F401
 from cityops.maintenance import models as maintenance_models  # noqa: F401
 from cityops.duty import roster_models as duty_roster_models  # noqa: F401
 from cityops.catalog import hw_models as catalog_hw_models  # noqa: F401
+from cityops.screen import display_models as screen_display_models  # noqa: F401
+from cityops.screen import mode_models as screen_mode_models  # noqa: F401
 from cityops.core.db import Base
 
 metadata = Base.metadata

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     callout_local_ip: str = "127.0.0.1"  # the address gateways reach us at for SIP and RTP
     callout_retention_days: int = 1095  # call records and dialogue steps; statistics are kept (CALL-2)
     probe_retention_days: int = 90  # automated inspection results (OPS-1)
+    # True only in `cityops demo`: the guided tour may inject simulated scenarios (VISIT-2).
+    # A production instance refuses them, so a tour never writes into live data.
+    demo_mode: bool = False
     # Signing keys. Unset: generated once and kept in var_dir (mode 0600), so
     # tokens and the audit chain survive restarts without a key in the environment.
     secret_key: SecretStr | None = None

@@ -1,0 +1,24 @@
+"""emergency and holiday monitoring modes (EMRG-4)
+
+Revision ID: 0032
+Revises: 0031
+Create Date: 2026-12-06 08:00:00
+"""
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import cityops.core.db  # noqa: F401
+import cityops.core.types  # noqa: F401
+
+revision = '0032'
+down_revision = '0031'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
