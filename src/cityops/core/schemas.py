@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, PlainSerializer
 from cityops.core.timeutil import local
 
 
-def _iso(dt: datetime | None) -> str | None:
+def iso(dt: datetime | None) -> str | None:
     return local(dt).isoformat() if dt else None
 
 
-LocalTime = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
+LocalTime = Annotated[datetime, PlainSerializer(iso, return_type=str)]
 
 
 class Out(BaseModel):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityops.auth.deps import STAFF, DbSession, Principal, require
-from cityops.core.schemas import _iso
+from cityops.core.schemas import iso
 from cityops.core.timeutil import local, utcnow
 from cityops.web.shell import ConsoleUser, render, require_console
 
@@ -61,7 +61,7 @@ def snapshot(session: Session, *, now: datetime) -> dict[str, Any]:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

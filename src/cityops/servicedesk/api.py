@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from cityops.audit.service import mask_phone
 from cityops.auth.deps import STAFF, DbSession, Principal, require
 from cityops.core.pagination import PageParams, page_params
-from cityops.core.schemas import _iso
+from cityops.core.schemas import iso
 from cityops.core.timeutil import utcnow
 from cityops.servicedesk import escalation, queries, service, sla, workflow
 from cityops.servicedesk.models import Ticket
@@ -132,7 +132,7 @@ class SettingsIn(BaseModel):
 
 
 def _clocks(clocks: dict[str, sla.Clock]) -> dict[str, Any]:
-    return {k: {**c.as_dict(), "due_at": _iso(c.due_at)} for k, c in clocks.items()}
+    return {k: {**c.as_dict(), "due_at": iso(c.due_at)} for k, c in clocks.items()}
 
 
 def ticket_out(t: Ticket, row: dict[str, Any] | None, p: Principal) -> dict[str, Any]:
@@ -143,8 +143,8 @@ def ticket_out(t: Ticket, row: dict[str, Any] | None, p: Principal) -> dict[str,
            "asset_id": t.asset_id, "alarm_id": t.alarm_id, "event_id": t.event_id, "finding_id": t.finding_id,
            "assignee": t.assignee, "team_code": t.team_code, "escalation_level": t.escalation_level,
            "pending_reason": t.pending_reason, "solution": t.solution, "emergency_change": t.emergency_change,
-           "reopen_count": t.reopen_count, "created_by": t.created_by, "created_at": _iso(t.created_at),
-           "responded_at": _iso(t.responded_at), "resolved_at": _iso(t.resolved_at), "closed_at": _iso(t.closed_at),
+           "reopen_count": t.reopen_count, "created_by": t.created_by, "created_at": iso(t.created_at),
+           "responded_at": iso(t.responded_at), "resolved_at": iso(t.resolved_at), "closed_at": iso(t.closed_at),
            "actions": workflow.allowed_actions(t)}
     if row is not None:
         out["sla_state"] = row["sla_state"]
@@ -156,10 +156,10 @@ def _one(session, t: Ticket, p: Principal, *, full: bool = False) -> dict[str, A
     row = queries.evaluate(session, [t], utcnow())[0]
     out = ticket_out(t, row, p)
     if full:
-        out["timeline"] = [{"id": e.id, "at": _iso(e.at), "actor": e.actor, "kind": e.kind, "from_state": e.from_state,
+        out["timeline"] = [{"id": e.id, "at": iso(e.at), "actor": e.actor, "kind": e.kind, "from_state": e.from_state,
                             "to_state": e.to_state, "text": e.text, "data": e.data}
                            for e in service.timeline(session, t.id)]
-        out["links"] = [{**x, "created_at": _iso(x["created_at"])} for x in workflow.links_of(session, t.id)]
+        out["links"] = [{**x, "created_at": iso(x["created_at"])} for x in workflow.links_of(session, t.id)]
     return out
 
 
@@ -190,7 +190,7 @@ def priority_matrix(_: Reader):
 
 @router.get("/board")
 def board(session: DbSession, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20):
-    return [{**r, "due_at": _iso(r["due_at"])} for r in queries.sla_board(session, now=utcnow(), limit=limit)]
+    return [{**r, "due_at": iso(r["due_at"])} for r in queries.sla_board(session, now=utcnow(), limit=limit)]
 
 
 @router.get("/counts")
@@ -327,7 +327,7 @@ def comment(ticket_id: int, body: CommentIn, session: DbSession, p: Worker):
 @router.get("/{ticket_id}/links")
 def links(ticket_id: int, session: DbSession, _: Reader):
     service.get(session, ticket_id)
-    return [{**x, "created_at": _iso(x["created_at"])} for x in workflow.links_of(session, ticket_id)]
+    return [{**x, "created_at": iso(x["created_at"])} for x in workflow.links_of(session, ticket_id)]
 
 
 @router.post("/{ticket_id}/links", status_code=201)
