@@ -31,6 +31,7 @@ def load_reference_data(db: Database) -> dict[str, int]:
     from cityops.servicedesk import escalation as desk_escalation
     from cityops.servicedesk import fault_grades
     from cityops.servicedesk import sla as desk_sla
+    from cityops.screen.modes import seed_defaults as seed_screen_modes
 
     counts: dict[str, int] = {}
     with acting_as("system:seed"), db.session() as session:
@@ -46,6 +47,7 @@ def load_reference_data(db: Database) -> dict[str, int]:
         counts["servicedesk_escalation_policies"] = desk_escalation.seed(session)
         counts["fault_grades"] = fault_grades.seed_grades(session)
         counts["checklist_templates"] = seed_checklists(session)
+        counts["screen_modes"] = seed_screen_modes(session)  # 防汛防台, 节假日保障: inactive until switched on
     if any(counts.values()):
         log.info("reference data loaded", extra={"added": counts})
     return counts

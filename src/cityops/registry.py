@@ -79,6 +79,7 @@ def routers() -> list[APIRouter]:
     from cityops.screen.api import router as screen_api
     from cityops.screen.stream import router as screen_stream
     from cityops.screen.pages import router as screen_pages
+    from cityops.screen.display_pages import router as screen_display_pages
     from cityops.screen.mode_api import router as screen_mode_api
     from cityops.screen.mode_pages import router as screen_mode_pages
     from cityops.screen.tour_api import router as screen_tour_api
@@ -93,7 +94,7 @@ def routers() -> list[APIRouter]:
             callout_template_pages, callout_line_api, callout_line_pages, callout_stats_api, callout_stats_pages,
             ops_home_api, ops_home_pages, probe_api, probe_pages, finding_api, finding_pages, checklist_api, checklist_pages,
             plan_api, plan_pages, visits_api, visits_pages, servicedesk_api, servicedesk_pages, fault_api,
-            fault_pages, maintenance_api, maintenance_pages, screen_api, screen_stream, screen_pages, screen_mode_api,
+            fault_pages, maintenance_api, maintenance_pages, screen_api, screen_stream, screen_pages, screen_display_pages, screen_mode_api,
             screen_mode_pages, screen_tour_api, screen_tour_pages]
 
 

@@ -152,6 +152,10 @@ def demo(host: str, port: int, var_dir: str, notify_sim_port: int | None, dispat
             click.echo(f"  guided scene: {scene.name}（{scene.address}）will report rising water within a few"
                        " minutes → alarm → city event → work order → result → verification → closed"
                        " (/console/events)")
+        click.echo(f"  城运大屏 (SYS-SCREEN): {url}screen   (log in as admin; a wall display gets its own key at"
+                   f" {url}console/screen/displays)")
+        click.echo(f"  应急监测 (EMRG-4): {url}screen/mode/flood   (switch 防汛防台 on at {url}console/screen/modes)")
+        click.echo(f"  导览演示 (VISIT-2): {url}screen/tour   (presenter page; scenarios run only on this demo instance)")
         uvicorn.run(app, host=host, port=port, log_config=None)
 
 
