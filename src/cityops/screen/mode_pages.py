@@ -25,6 +25,7 @@ from cityops.geo.service import list_streets
 from cityops.screen import modes
 from cityops.screen.access import Viewer, screen_viewer
 from cityops.screen.mode_models import KIND_LABELS, LEVEL_LABELS, MODE_KINDS
+from cityops.screen.pages import error_page
 from cityops.web.shell import ConsoleUser, check_csrf, render, require_console, templates
 
 router = APIRouter(include_in_schema=False)
@@ -145,8 +146,7 @@ def wall(code: str, request: Request, session: DbSession, viewer: Viewer_):
     try:
         mode = modes.get_mode(session, code, scope=viewer.street_scope)
     except Problem as exc:  # a wall shows the big screen's error page, not problem+json
-        return templates.TemplateResponse(request, "screen/error.html", {
-            "status": exc.status, "title": "监测模式不存在", "detail": exc.detail}, status_code=exc.status)
+        return error_page(request, exc.status, "监测模式不存在", exc.detail)
     return templates.TemplateResponse(request, "screen/mode_wall.html", {
         "mode": mode, "viewer": viewer, "kind_labels": KIND_LABELS,
         "config": {"code": mode.code, "refresh_s": mode.refresh_s, "live": f"/screen/mode/{mode.code}/live"}})

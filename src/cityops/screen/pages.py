@@ -42,8 +42,9 @@ def _page(request: Request, session, viewer: Viewer, street: Street | None):
     return templates.TemplateResponse(request, "screen/screen.html", ctx)
 
 
-def _error(request: Request, status: int, title: str, detail: str):
-    return templates.TemplateResponse(request, "screen/_error.html",
+def error_page(request: Request, status: int, title: str, detail: str):
+    """The screens' dark Chinese error page (a wall shows this, not problem+json)."""
+    return templates.TemplateResponse(request, "screen/error.html",
                                       {"status": status, "title": title, "detail": detail}, status_code=status)
 
 
@@ -59,7 +60,7 @@ def district_screen(request: Request, session: DbSession, viewer: Watcher):
 def street_screen(code: str, request: Request, session: DbSession, viewer: Watcher):
     street = session.get(Street, code)
     if street is None:
-        return _error(request, 404, "未找到该街道", f"街镇代码 {code} 不存在，请从全区大屏进入。")
+        return error_page(request, 404, "未找到该街道", f"街镇代码 {code} 不存在，请从全区大屏进入。")
     if viewer.street_scope and viewer.street_scope != code:
-        return _error(request, 403, "无权查看", "当前账号只能查看本街道的城运大屏。")
+        return error_page(request, 403, "无权查看", "当前账号只能查看本街道的城运大屏。")
     return _page(request, session, viewer, street)

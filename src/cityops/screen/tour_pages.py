@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from cityops.screen import scenario
+from cityops.screen.pages import error_page
 from cityops.screen.tour_api import ScenarioIn, steps_payload
 from cityops.web.shell import ConsoleUser, check_csrf, console_user, templates
 
@@ -37,8 +38,7 @@ Presenter = Annotated[ConsoleUser, Depends(presenter)]
 @router.get("/screen/tour")
 def tour_page(request: Request, user: ConsoleUser = Depends(console_user), step: int = 1):
     if user.role not in ROLES:
-        return templates.TemplateResponse(request, "screen/error.html", {
-            "status": 403, "title": "无权访问", "detail": "导览演示仅限管理员、主管和值班员使用"}, status_code=403)
+        return error_page(request, 403, "无权访问", "导览演示仅限管理员、主管和值班员使用")
     payload = steps_payload(request)
     n = len(payload["steps"])
     config = {**payload, "csrf": user.csrf, "start": min(max(step, 1), n), "user": user.display_name,
