@@ -9,7 +9,6 @@ message pushed to its connection's push URL — in the ticker within 3 s without
 
 from __future__ import annotations
 
-import shutil
 import time
 from contextlib import ExitStack
 
@@ -19,13 +18,12 @@ from sqlalchemy import select
 
 from cityops.app import create_app
 from tests.conftest import PASSWORD
-from tests.web.conftest import ARTIFACTS, screenshot
+from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
 PANELS = ("map", "devices", "alarms", "events", "dispatch", "callout", "systems", "duty")
 FLEET = 300
-DOCS_IMG = ARTIFACTS.parent / "docs" / "img"
 
 
 @pytest.fixture
@@ -175,9 +173,7 @@ def test_screen_on_a_living_district(db_url, browser, demo, live_server, make_us
         assert page.console_errors == []
         assert page.external_requests == []
         page.wait_for_timeout(1500)  # let the charts' entry animations finish for the picture
-        shot = screenshot(page, "screen-1920x1080")
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, DOCS_IMG / "screen.png")
+        screenshot(page, "screen-1920x1080")  # test-artifacts/; docs/img/screen.png is a chosen copy
 
         # Drill-down: the alarm opens in the console in a new tab; a click on 华阳路's column of
         # the by-street chart opens that street's screen; 返回全区 comes back.
@@ -199,7 +195,7 @@ def test_screen_on_a_living_district(db_url, browser, demo, live_server, make_us
         assert page.title() == "华阳路街道城运大屏"
         assert page.evaluate("window.cityopsScreen.mapStreets") == ["华阳路街道"]
         page.wait_for_timeout(1500)
-        shutil.copy(screenshot(page, "screen-street-1920x1080"), DOCS_IMG / "screen-street.png")
+        screenshot(page, "screen-street-1920x1080")
         page.click("#back-district")
         page.wait_for_url(f"{live_server}/screen")
         cookies = ctx.cookies()
