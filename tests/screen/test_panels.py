@@ -162,7 +162,8 @@ def test_late_cutoff_matches_the_working_calendar():
 
 
 def test_policy_lookup_agrees_with_the_sla_service(db):
-    """The overdue count reads the SLA policies once; it must pick what sla.policy_for picks."""
+    """The overdue count (events.stats.Clocks) reads the SLA policies once; it must pick what
+    sla.policy_for picks."""
     from cityops.core.errors import NotFound
     from cityops.events import sla
     from cityops.events.models import EventCategory
@@ -171,7 +172,9 @@ def test_policy_lookup_agrees_with_the_sla_service(db):
     with db.session() as s:
         sla.create_policy(s, name="井盖加急", category_prefix="0301", severity="critical", accept_min=5,
                           dispatch_min=5, dispose_min=60, verify_min=60, close_min=60, calendar_mode="24x7")
-        mine = panels._Policies(s)
+        from cityops.events.stats import Clocks
+
+        mine = Clocks(s)
         for code in s.scalars(select(EventCategory.code)):
             for severity in ("info", "warning", "major", "critical"):
                 try:

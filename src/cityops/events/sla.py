@@ -144,15 +144,26 @@ def delete_policy(session: Session, policy_id: int) -> None:
     session.flush()
 
 
-def policy_for(session: Session, category_code: str, severity: str) -> SlaPolicy:
-    """The enabled policy for an event: longest matching category prefix, then an exact severity
-    over "any", then the higher priority, then the older policy."""
+def pick_policy(policies, category_code: str, severity: str) -> SlaPolicy | None:
+    """The policy for an event among enabled `policies`: longest matching category prefix, then
+    an exact severity over "any", then the higher priority, then the older policy."""
     code = category_code or ""
-    candidates = [p for p in session.scalars(select(SlaPolicy).where(SlaPolicy.enabled.is_(True)))
-                  if code.startswith(p.category_prefix) and p.severity in ("", severity)]
+    candidates = [p for p in policies if code.startswith(p.category_prefix) and p.severity in ("", severity)]
     if not candidates:
-        raise NotFound("SLA policy for category/severity", f"{code}/{severity}")
+        return None
     return min(candidates, key=lambda p: (-len(p.category_prefix), p.severity == "", -p.priority, p.id))
+
+
+def enabled_policies(session: Session) -> list[SlaPolicy]:
+    return list(session.scalars(select(SlaPolicy).where(SlaPolicy.enabled.is_(True))))
+
+
+def policy_for(session: Session, category_code: str, severity: str) -> SlaPolicy:
+    """The enabled policy for an event (`pick_policy`'s rule)."""
+    policy = pick_policy(enabled_policies(session), category_code, severity)
+    if policy is None:
+        raise NotFound("SLA policy for category/severity", f"{category_code or ''}/{severity}")
+    return policy
 
 
 # -- calendar ---------------------------------------------------------------------------

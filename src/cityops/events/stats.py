@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cityops.core.errors import Invalid, NotFound
+from cityops.core.errors import Invalid
 from cityops.core.timeutil import SHANGHAI, aware, local, utcnow
 from cityops.events import lifecycle, sla
 from cityops.events.calendar import WorkCalendar
@@ -164,21 +164,21 @@ def counts(session: Session, f: Filters) -> dict[str, Any]:
 
 # -- on-time rates and durations --------------------------------------------------------
 class Clocks:
-    """Policy and calendar per (category code, severity), looked up once per call: what
-    ``sla.deadline`` does per step, without its two queries each time."""
+    """Policy and calendar per (category code, severity): what ``sla.deadline`` does per step,
+    with the enabled policies read once per call instead of two queries per step."""
 
     def __init__(self, session: Session):
         self.session = session
+        self._enabled: list[SlaPolicy] | None = None
         self._policies: dict[tuple[str, str], SlaPolicy | None] = {}
         self._calendars: dict[str, WorkCalendar] = {}
 
     def get(self, code: str, severity: str) -> tuple[SlaPolicy, WorkCalendar] | None:
         key = (code, severity)
         if key not in self._policies:
-            try:
-                self._policies[key] = sla.policy_for(self.session, code, severity)
-            except NotFound:
-                self._policies[key] = None
+            if self._enabled is None:
+                self._enabled = sla.enabled_policies(self.session)
+            self._policies[key] = sla.pick_policy(self._enabled, code, severity)
         p = self._policies[key]
         if p is None:
             return None

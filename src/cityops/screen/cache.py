@@ -91,8 +91,14 @@ class ScreenCache:
                 return entry.snapshot
             lock = self._locks.setdefault(key, threading.Lock())
         if entry is not None:
-            # Stale: one thread recomputes; the others keep showing the previous snapshot.
+            # Stale: every reader gets the previous snapshot at once and one thread recomputes
+            # (single-flight) — a screen's request in the background, the warm job in its own
+            # thread. A request never pays a cold compute while a snapshot exists.
             if not lock.acquire(blocking=False):
+                return entry.snapshot
+            if watched:
+                threading.Thread(target=self._refresh, args=(name, street, lock), daemon=True,
+                                 name=f"screen-refresh-{name}").start()
                 return entry.snapshot
         else:
             lock.acquire()
@@ -112,6 +118,18 @@ class ScreenCache:
             with self._guard:
                 self._entries[key] = Entry(snap, self.clock() + self.ttl[name])
             return snap
+        finally:
+            lock.release()
+
+    def _refresh(self, name: str, street: str | None, lock: threading.Lock) -> None:
+        """Recompute a stale panel off the request path; the caller acquired `lock`."""
+        try:
+            snap = self._compute(name, street)
+            with self._guard:
+                self._entries[(name, street)] = Entry(snap, self.clock() + self.ttl[name])
+        except Exception:
+            log.exception("screen panel refresh failed; showing the previous snapshot",
+                          extra={"panel": name, "street": street})
         finally:
             lock.release()
 

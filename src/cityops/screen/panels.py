@@ -223,31 +223,6 @@ def events_panel(session: Session, *, street: str | None, now: datetime) -> dict
 OPEN_ORDERS = ("pending", "submitted", "accepted", "in_progress")
 
 
-class _Policies:
-    """`sla.policy_for` for many (category, severity) pairs with one query: the same rule
-    (longest matching prefix, exact severity over "any", higher priority, older policy) over
-    the enabled policies read once. tests/screen/test_panels.py checks it agrees with policy_for."""
-
-    def __init__(self, session: Session):
-        from cityops.events import sla
-
-        self.session = session
-        self.enabled = [p for p in sla.list_policies(session) if p.enabled]
-        self.calendars = {}
-
-    def get(self, code: str, severity: str):
-        from cityops.events import sla
-
-        code = code or ""
-        found = [p for p in self.enabled if code.startswith(p.category_prefix) and p.severity in ("", severity)]
-        if not found:
-            return None
-        p = min(found, key=lambda p: (-len(p.category_prefix), p.severity == "", -p.priority, p.id))
-        if p.calendar_mode not in self.calendars:
-            self.calendars[p.calendar_mode] = sla.calendar_for(self.session, p.calendar_mode)
-        return p, self.calendars[p.calendar_mode]
-
-
 def _overdue_orders(session: Session, scoped: list, now: datetime) -> int:
     """Open work orders whose event is past its 处置 (dispose) deadline.
 
@@ -264,7 +239,9 @@ def _overdue_orders(session: Session, scoped: list, now: datetime) -> int:
         .where(WorkOrder.state.in_(OPEN_ORDERS), CityEvent.dispatched_at.is_not(None), *scoped)).all()
     if not pairs:
         return 0
-    policies = _Policies(session)
+    from cityops.events.stats import Clocks
+
+    policies = Clocks(session)  # the enabled SLA policies read once, sla.policy_for's rule
     groups: dict[tuple[int, str], list[tuple[int, str]]] = {}
     calendars = {}
     for cat_id, code, severity in pairs:
