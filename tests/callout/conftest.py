@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cityops.app import create_app
-
 
 def _paths(routes):
     for r in routes:
@@ -17,10 +15,11 @@ def _paths(routes):
 
 
 @pytest.fixture
-def app(settings):
+def app(app):
+    # The root conftest's app: built on the prepared template without migrating again, its
+    # routes shared between tests, its database pool closed after the test.
     from cityops.callout import api, pages
 
-    app = create_app(settings, start_jobs=False)
     paths = set(_paths(app.routes))
     if "/api/v1/callout/lists" not in paths:
         app.include_router(api.router)
