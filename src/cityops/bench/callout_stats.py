@@ -100,30 +100,36 @@ def _copy_text(v) -> str:
     return str(v)
 
 
+def copy_records(con, n: int, rng: np.random.Generator, t0: float, t1: float) -> None:
+    """COPY n generated call records spread over [t0, t1) (epoch seconds) into PostgreSQL,
+    without the record indexes during the load (built again after); `con` is autocommit."""
+    step = (t1 - t0) / max(1, -(-n // CHUNK))
+    for ix in RECORD_INDEXES:
+        con.execute(f"DROP INDEX IF EXISTS {ix}")
+    done = 0
+    with con.cursor() as cur:
+        while done < n:
+            k = min(CHUNK, n - done)
+            a = t0 + step * (done // CHUNK)
+            lines = "".join("\t".join(map(_copy_text, r)) + "\n" for r in _rows(_chunk(rng, k, a, a + step)))
+            # started_at is UTC digits without an offset: the session time zone makes them UTC.
+            with con.transaction():
+                cur.execute("SET LOCAL TIME ZONE 'UTC'")
+                with cur.copy(f"COPY callout_records ({', '.join(COLUMNS)}) FROM STDIN") as cp:
+                    cp.write(lines.encode())
+            done += k
+    con.execute("CREATE INDEX ix_callout_records_scenario_started ON callout_records (scenario, started_at)")
+    con.execute("CREATE INDEX ix_callout_records_number_e164 ON callout_records (number_e164)")
+    con.execute("CREATE INDEX ix_callout_records_campaign_id ON callout_records (campaign_id)")
+
+
 def _seed_postgres(url: str, n: int, rng: np.random.Generator) -> None:
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     t0, t1 = _span()
-    step = (t1 - t0) / max(1, -(-n // CHUNK))
     with psycopg.connect(dsn, autocommit=True) as con:
-        for ix in RECORD_INDEXES:
-            con.execute(f"DROP INDEX IF EXISTS {ix}")
-        done = 0
-        with con.cursor() as cur:
-            while done < n:
-                k = min(CHUNK, n - done)
-                a = t0 + step * (done // CHUNK)
-                lines = "".join("\t".join(map(_copy_text, r)) + "\n" for r in _rows(_chunk(rng, k, a, a + step)))
-                # started_at is UTC digits without an offset: the session time zone makes them UTC.
-                with con.transaction():
-                    cur.execute("SET LOCAL TIME ZONE 'UTC'")
-                    with cur.copy(f"COPY callout_records ({', '.join(COLUMNS)}) FROM STDIN") as cp:
-                        cp.write(lines.encode())
-                done += k
-        con.execute("CREATE INDEX ix_callout_records_scenario_started ON callout_records (scenario, started_at)")
-        con.execute("CREATE INDEX ix_callout_records_number_e164 ON callout_records (number_e164)")
-        con.execute("CREATE INDEX ix_callout_records_campaign_id ON callout_records (campaign_id)")
+        copy_records(con, n, rng, t0, t1)
         con.execute("VACUUM ANALYZE callout_records")
 
 

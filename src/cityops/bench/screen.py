@@ -554,28 +554,10 @@ def _seed_orders(con, rng: np.random.Generator, ids, numbers, unit, t: dict, now
 
 def _seed_calls(con, rng: np.random.Generator, n: int, now_s: float) -> int:
     """n call records over the last 1,000 days (inside the 1,095-day retention), by the
-    callout-stats bench's generator and row format."""
+    callout-stats bench's generator and loader."""
     from cityops.bench import callout_stats as cs
 
-    for ix in cs.RECORD_INDEXES:
-        con.execute(f"DROP INDEX IF EXISTS {ix}")
-    t0 = now_s - 1000 * DAY
-    chunks = max(1, -(-n // CHUNK))
-    step = (now_s - t0) / chunks
-    done = 0
-    with con.cursor() as cur:
-        while done < n:
-            k = min(CHUNK, n - done)
-            a = t0 + step * (done // CHUNK)
-            lines = "".join("\t".join(map(cs._copy_text, r)) + "\n" for r in cs._rows(cs._chunk(rng, k, a, a + step)))
-            with con.transaction():
-                cur.execute("SET LOCAL TIME ZONE 'UTC'")
-                with cur.copy(f"COPY callout_records ({', '.join(cs.COLUMNS)}) FROM STDIN") as cp:
-                    cp.write(lines.encode())
-            done += k
-    con.execute("CREATE INDEX ix_callout_records_scenario_started ON callout_records (scenario, started_at)")
-    con.execute("CREATE INDEX ix_callout_records_number_e164 ON callout_records (number_e164)")
-    con.execute("CREATE INDEX ix_callout_records_campaign_id ON callout_records (campaign_id)")
+    cs.copy_records(con, n, rng, now_s - 1000 * DAY, now_s)
     return n
 
 

@@ -86,28 +86,25 @@ def _refresh(raw: str) -> int | str:
     return int(raw) if raw.lstrip("-").isdigit() else raw  # a non-number reaches the service's Chinese message
 
 
-@router.post(BASE + "/{code}/activate")
-async def activate(code: str, request: Request, session: DbSession, user: Writer_):
+async def _switch(code: str, request: Request, session, user: ConsoleUser, switch, verb: str):
     await _form(request, user)
     try:
-        mode = modes.activate(session, code, by=user.username, scope=user.street_scope, now=utcnow())
+        mode = switch(session, code, by=user.username, scope=user.street_scope, now=utcnow())
     except Problem as exc:
         session.rollback()
-        return _page(request, session, user, code=code, flash=f"启用失败：{exc.detail}", flash_kind="err",
+        return _page(request, session, user, code=code, flash=f"{verb}失败：{exc.detail}", flash_kind="err",
                      status_code=exc.status)
-    return _back(code, f"已启用{mode.name}")
+    return _back(code, f"已{verb}{mode.name}")
+
+
+@router.post(BASE + "/{code}/activate")
+async def activate(code: str, request: Request, session: DbSession, user: Writer_):
+    return await _switch(code, request, session, user, modes.activate, "启用")
 
 
 @router.post(BASE + "/{code}/deactivate")
 async def deactivate(code: str, request: Request, session: DbSession, user: Writer_):
-    await _form(request, user)
-    try:
-        mode = modes.deactivate(session, code, by=user.username, scope=user.street_scope, now=utcnow())
-    except Problem as exc:
-        session.rollback()
-        return _page(request, session, user, code=code, flash=f"停用失败：{exc.detail}", flash_kind="err",
-                     status_code=exc.status)
-    return _back(code, f"已停用{mode.name}")
+    return await _switch(code, request, session, user, modes.deactivate, "停用")
 
 
 @router.post(BASE + "/{code}/edit")
