@@ -14,6 +14,7 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 
 from cityops.app import create_app
@@ -183,14 +184,24 @@ def test_screen_on_a_living_district(db_url, browser, demo, live_server, make_us
         assert opened.value.url == f"{live_server}/console/alarms/{alarm.id}"
         opened.value.close()
         code = page.evaluate("window.cityopsScreen.streetCodes['华阳路街道']")
-        x, y = page.evaluate("""() => {
-          const el = document.getElementById('chart-dev-street'), c = echarts.getInstanceByDom(el), o = c.getOption();
-          const i = o.xAxis[0].data.indexOf('华阳路'), v = o.series[0].data[i];
-          const [x, y] = c.convertToPixel({seriesIndex: 0}, [i, v / 2]), r = el.getBoundingClientRect();
-          return [r.left + x, r.top + y];
-        }""")
-        page.mouse.click(x, y)
-        page.wait_for_url(f"{live_server}/screen/street/{code}")
+        street_url = f"{live_server}/screen/street/{code}"
+        for attempt in range(3):
+            # The column's position is read just before the click: a stream update may redraw
+            # the chart (with a 600 ms animation) between a read and a click on a loaded machine.
+            page.wait_for_timeout(700)
+            x, y = page.evaluate("""() => {
+              const el = document.getElementById('chart-dev-street'), c = echarts.getInstanceByDom(el), o = c.getOption();
+              const i = o.xAxis[0].data.indexOf('华阳路'), v = o.series[0].data[i];
+              const [x, y] = c.convertToPixel({seriesIndex: 0}, [i, v / 2]), r = el.getBoundingClientRect();
+              return [r.left + x, r.top + y];
+            }""")
+            page.mouse.click(x, y)
+            try:
+                page.wait_for_url(street_url, wait_until="commit", timeout=10_000)
+                break
+            except PlaywrightTimeout:
+                assert attempt < 2, f"a click on 华阳路's column did not open its screen (at {page.url})"
+                assert page.url == f"{live_server}/screen", page.url  # a miss, not another street
         page.wait_for_function(ALL_FILLED, arg=list(PANELS), timeout=60000, polling=500)
         assert page.title() == "华阳路街道城运大屏"
         assert page.evaluate("window.cityopsScreen.mapStreets") == ["华阳路街道"]
