@@ -35,10 +35,15 @@ def test_display_key_lifecycle_through_the_console(app, client, db, make_user):
     assert r.status_code == 403
     r = client.post("/console/screen/displays", data={"csrf": _csrf(page.text), "name": "江苏路分中心屏",
                                                       "street_code": sd.b})
-    assert r.status_code == 200 and "仅显示这一次" in r.text
+    # Post/Redirect/Get: the key is not in the redirect's URL; it rides in a one-shot cookie.
+    assert r.status_code == 200 and "仅显示这一次" in r.text and len(r.history) == 1
+    assert r.history[0].status_code == 303 and "/screen/display/" not in str(r.url)
     path = re.search(r'data-path="(/screen/display/[^"]+)"', r.text).group(1)
-    again = client.get("/console/screen/displays").text
-    assert path not in again and "江苏路分中心屏" in again and "从未访问" in again  # the key is shown once
+    assert path.rsplit("/", 1)[1] not in str(r.history[0].headers["location"])
+    again = client.get(str(r.url)).text  # a refresh of the answer page
+    assert path not in again  # the key is shown once
+    assert "江苏路分中心屏" in again and "从未访问" in again
+    assert again.count("江苏路分中心屏") >= 1 and len(re.findall(r'id="display-\d+"', again)) == 1  # no second display
 
     client.cookies.clear()
     r = client.get(path, follow_redirects=False)

@@ -1,7 +1,7 @@
 """Console page 大屏授权 (SYS-SCREEN): `/console/screen/displays` for admins and managers — the
-wall displays, a form to add one (its sign-in address `/screen/display/<key>` is shown on the
-answer page once and never again) and a button to revoke one (the display is out at its next
-request). The lead wires `router` into registry.py."""
+wall displays, a form to add one (its sign-in address `/screen/display/<key>` is shown once,
+after a Post/Redirect/Get, and never again) and a button to revoke one (the display is out at
+its next request)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,25 @@ def _page(request: Request, session: DbSession, user: ConsoleUser, *, status_cod
                   notice_kind=extra.pop("notice_kind", "err" if q.get("fk") == "error" else "ok"), **extra)
 
 
+NEW_KEY_COOKIE = "cityops_new_display"  # the new key, for one showing after the redirect
+
+
 @router.get(URL)
-def displays_page(request: Request, session: DbSession, user: Manager_):
-    return _page(request, session, user)
+def displays_page(request: Request, session: DbSession, user: Manager_, created: int | None = None):
+    """The list; after a create, the new display's address once (the key comes in a one-shot
+    cookie, never in the URL, and the cookie is deleted by this answer: a refresh shows no key)."""
+    key = request.cookies.get(NEW_KEY_COOKIE)
+    d = displays.created_with(session, created, key) if created is not None and key else None
+    if d is None:
+        resp = _page(request, session, user)
+    else:
+        path = f"/screen/display/{key}"
+        resp = _page(request, session, user, created=d, created_path=path,
+                     created_url=str(request.base_url).rstrip("/") + path,
+                     notice=f"已添加显示屏“{d.name}”，请立即复制下面的访问地址：离开本页后将无法再次查看。")
+    if key:
+        resp.delete_cookie(NEW_KEY_COOKIE, path=URL)
+    return resp
 
 
 @router.post(URL)
@@ -46,11 +62,12 @@ def create_display(request: Request, session: DbSession, user: Manager_, csrf: A
     except Problem as exc:
         return _page(request, session, user, status_code=exc.status, notice=exc.detail, notice_kind="err",
                      form={"name": name, "street_code": street_code})
-    path = f"/screen/display/{key}"
-    # Answered directly (not redirected): the key must not land in a URL, a log or the history.
-    return _page(request, session, user, created=d, created_path=path,
-                 created_url=str(request.base_url).rstrip("/") + path,
-                 notice=f"已添加显示屏“{d.name}”，请立即复制下面的访问地址：离开本页后将无法再次查看。")
+    # Post/Redirect/Get, so a refresh cannot create a second display; the key rides in a short-lived
+    # HttpOnly cookie for this page only, so it lands in no URL, log or history.
+    resp = RedirectResponse(f"{URL}?created={d.id}", status_code=303)
+    resp.set_cookie(NEW_KEY_COOKIE, key, max_age=120, path=URL, httponly=True, samesite="strict",
+                    secure=request.app.state.ctx.settings.cookie_secure)
+    return resp
 
 
 @router.post(URL + "/{display_id}/revoke")

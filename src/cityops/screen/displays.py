@@ -5,6 +5,7 @@ Audited; the key's hash and the last-seen stamp stay out of the chain)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -79,6 +80,15 @@ def by_key(session: Session, key: str | None, *, now: datetime | None = None) ->
         session.execute(update(ScreenDisplay).where(ScreenDisplay.id == d.id).values(last_seen_at=now))
         set_committed_value(d, "last_seen_at", now)
     return d
+
+
+def created_with(session: Session, display_id: int, key: str) -> ScreenDisplay | None:
+    """The display `display_id` if `key` is its key (the console's one showing after a create);
+    unlike by_key, this is not the display being seen."""
+    d = session.get(ScreenDisplay, display_id)
+    if d is None or d.revoked_at is not None or len(key) > 200:
+        return None
+    return d if hmac.compare_digest(d.key_hash, hash_key(key)) else None
 
 
 def as_dict(d: ScreenDisplay) -> dict:
