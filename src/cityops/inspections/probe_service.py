@@ -86,6 +86,15 @@ def _set_options(p: Probe, options: dict[str, Any]) -> None:
     p.secrets = {k: v for k, v in typed.items() if k in secret}
 
 
+def push_token() -> str:
+    """A push probe's secret. URL-safe base64 may begin with "-", which a shell command line
+    (`cityops probe push <token>`, a cron job's curl) takes for an option: draw again."""
+    while True:
+        token = pysecrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
+
+
 def create_probe(session: Session, data: dict[str, Any], *, actor: str = "system", now: datetime | None = None) -> Probe:
     now = now or utcnow()
     unknown = set(data) - set(EDITABLE)
@@ -103,7 +112,7 @@ def create_probe(session: Session, data: dict[str, Any], *, actor: str = "system
     _set_options(p, data.get("options") or {})
     _check_fields(session, p)
     if p.kind == "push":
-        p.push_token = pysecrets.token_urlsafe(24)
+        p.push_token = push_token()
     p.next_run_at = now if p.enabled else None
     session.add(p)
     session.flush()
