@@ -11,18 +11,10 @@ from sqlalchemy import select
 from cityops.core.timeutil import SHANGHAI, utcnow
 from cityops.duty import service
 from cityops.duty.models import Shift
-from tests.conftest import PASSWORD
-from tests.web.conftest import screenshot
+from tests.web.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
 
-
-def _login(page, base, username, target):
-    page.goto(f"{base}{target}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{target}")
 
 
 def test_manager_builds_a_rotation_and_finds_a_planted_gap(live_server, page, make_user, db):
@@ -37,7 +29,7 @@ def test_manager_builds_a_rotation_and_finds_a_planted_gap(live_server, page, ma
                              ends_at=now + timedelta(days=6))
     make_user("manager", username="pm")
     url = "/console/duty/roster"
-    _login(page, live_server, "pm", url)
+    login(page, live_server, "pm", url)
     assert "排班轮换" in page.locator("h1").inner_text()
     today = utcnow().astimezone(SHANGHAI).date()
     page.fill("#r-name", "值班员四班轮换")

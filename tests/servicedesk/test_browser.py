@@ -4,22 +4,14 @@ the ticket page; the SLA page shows the matrix and the manager edits a target.""
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.web.conftest import screenshot
+from tests.web.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def _login(page, base, username, path):
-    page.goto(f"{base}{path}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{path}")
-
 
 def test_duty_officer_logs_and_works_a_hotline_ticket(live_server, page, team):
-    _login(page, live_server, team["leader"], "/console/tickets")
+    login(page, live_server, team["leader"], "/console/tickets")
     assert "服务台工单" in page.locator("h1").inner_text()
     page.fill("#h-reporter", "华阳路街道 周女士")
     page.fill("#h-phone", "13811112222")
@@ -58,7 +50,7 @@ def test_duty_officer_logs_and_works_a_hotline_ticket(live_server, page, team):
 
 def test_manager_edits_sla_targets(live_server, page, make_user):
     make_user("manager", username="mgr-sla")
-    _login(page, live_server, "mgr-sla", "/console/tickets/sla")
+    login(page, live_server, "mgr-sla", "/console/tickets/sla")
     assert page.locator("#priority-matrix td").count() == 9
     page.fill("#t-P3-response", "90")
     page.click("#save-P3")

@@ -13,3 +13,14 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def login(page, base: str, username: str, path: str) -> None:
+    """Open `path`, sign in on the login page it leads to, and wait to be back on `path`."""
+    from tests.conftest import PASSWORD
+
+    page.goto(f"{base}{path}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{path}")

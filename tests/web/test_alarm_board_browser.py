@@ -10,8 +10,7 @@ from cityops.core.timeutil import utcnow
 from cityops.devices import service as devices
 from cityops.devices.models import Device
 from cityops.monitoring import kpi_history, service
-from tests.conftest import PASSWORD
-from tests.web.conftest import screenshot
+from tests.web.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -20,13 +19,6 @@ def _device(s, ext):
     return devices.create_device(s, name=f"烟感{ext}", product_id=devices.product_by_code(s, "SMOKE-NB-CTW").id,
                                  external_id=ext, lon=121.420, lat=31.222)
 
-
-def _login(page, base, username, path):
-    page.goto(f"{base}{path}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{path}")
 
 
 def _refresh(page):
@@ -42,7 +34,7 @@ def test_duty_officer_handles_a_critical_alarm(live_server, page, make_user, db)
         warn = service.raise_alarm(s, device_id=d2.id, alarm_type="low_battery", severity="warning",
                                    source="rule", message="电量低于 20%").id
     make_user("duty", username="night")
-    _login(page, live_server, "night", "/console/alarms")
+    login(page, live_server, "night", "/console/alarms")
 
     row = page.locator(f"#alarm-{crit}")
     assert "紧急" in row.inner_text() and "sev-row-critical" in row.get_attribute("class")
@@ -151,7 +143,7 @@ def test_kpi_dashboard_draws_the_daily_chart(live_server, page, make_user, db):
         for days in (2, 1, 0):
             kpi_history.sample_online_rate(s, now=now - timedelta(days=days))
     make_user("manager", username="kpi-mgr")
-    _login(page, live_server, "kpi-mgr", "/console/kpi")
+    login(page, live_server, "kpi-mgr", "/console/kpi")
     page.wait_for_selector("#kpi-history-chart[data-ready='1']", timeout=10_000)
     page.wait_for_selector("#kpi-street-chart[data-ready='1']", timeout=10_000)
     assert page.locator("#kpi-history-chart canvas").count() >= 1

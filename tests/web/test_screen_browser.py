@@ -18,8 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 
 from cityops.app import create_app
-from tests.conftest import PASSWORD
-from tests.web.conftest import screenshot
+from tests.web.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -85,10 +84,7 @@ def _context(browser, width, height):
 def _login(page, base, username, path="/screen"):
     page.goto(f"{base}{path}")
     assert page.url.startswith(f"{base}/login?next="), page.url  # the screen asks for a login first
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{path}")
+    login(page, base, username, path)
 
 
 ALL_FILLED = """panels => {

@@ -12,17 +12,10 @@ from cityops.auth import service as users
 from cityops.screen import tour
 from tests.conftest import PASSWORD
 from tests.screen.test_scenario import demo_instance  # noqa: F401  (fixture)
-from tests.web.conftest import screenshot
+from tests.web.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
 
-
-def _login(page, base, username, path):
-    page.goto(f"{base}{path}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{path}")
 
 
 def _frame_path(page) -> str:
@@ -32,7 +25,7 @@ def _frame_path(page) -> str:
 def test_presenter_steps_through_the_tour_by_keyboard(live_server, page, make_user):
     steps = tour.steps()
     make_user("duty", username="presenter")
-    _login(page, live_server, "presenter", "/screen/tour")
+    login(page, live_server, "presenter", "/screen/tour")
     assert page.locator("#tour-counter").inner_text() == f"1 / {len(steps)}"
     assert page.locator("#tour-text").is_visible()
     assert page.locator("#tour-text").inner_text() == steps[0].caption
@@ -79,7 +72,7 @@ def test_presenter_injects_the_waterlogging_scenario(demo_instance, page):  # no
     app, base = demo_instance
     with app.state.ctx.db.session() as s:
         users.create_user(s, username="leader-visit", role="manager", password=PASSWORD, display_name="演示讲解员")
-    _login(page, base, "leader-visit", "/screen/tour?step=4")
+    login(page, base, "leader-visit", "/screen/tour?step=4")
     assert page.locator("#tour-scenario").is_visible() and page.locator("#sc-start").is_enabled()
     page.click("#sc-start")
     page.wait_for_selector("#sc-status.ok", timeout=60_000)
