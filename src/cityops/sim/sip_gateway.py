@@ -151,13 +151,14 @@ class SipGatewaySim:
             d = self._dialogs.get(msg.get("call-id") or "")
             if d is not None and not d.final:
                 d.final = self._response(d.invite, 487, REASONS[487], to_tag=d.to_tag)
-                self._send(d.final, addr)
                 self._end(d, "cancel", 487)
+                self._send(d.final, addr)
         elif method == "BYE":
-            self._send(self._response(msg, 200, "OK"), addr)
+            # Record the end before answering: the caller reads `calls` as soon as our 200 arrives.
             d = self._dialogs.get(msg.get("call-id") or "")
             if d is not None:
                 self._end(d, "caller")
+            self._send(self._response(msg, 200, "OK"), addr)
         else:
             self._send(self._response(msg, 405, "Method Not Allowed"), addr)
 
@@ -201,8 +202,8 @@ class SipGatewaySim:
             cause = Q850.get(code)
             extra = [("Reason", f'Q.850;cause={cause};text="sim"')] if cause else []
             d.final = self._response(d.invite, code, REASONS.get(code, "Error"), to_tag=d.to_tag, extra=extra)
-            self._send(d.final, addr)
             self._end(d, "gateway")
+            self._send(d.final, addr)
             return
         answer = self._sdp_answer(d)
         if answer is None:
@@ -263,8 +264,8 @@ class SipGatewaySim:
         await asyncio.sleep(max(0.0, hangup - self.dtmf_delay_s))
         if d.ended or self.down:
             return
-        self._send(self._request(d, "BYE", 1), addr)
         self._end(d, "gateway")
+        self._send(self._request(d, "BYE", 1), addr)
 
 
 class _Proto(asyncio.DatagramProtocol):
