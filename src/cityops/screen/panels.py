@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 
 from cityops.core.schemas import iso
 from cityops.core.timeutil import SHANGHAI, local
+from cityops.monitoring.models import SEVERITIES
 
 PANELS = ("map", "devices", "alarms", "events", "dispatch", "callout", "systems", "duty")
 MAP_LIMIT = 300
 LATEST = 12
 CLUSTER_DEG = 0.003  # ≈ 330 m of latitude, ≈ 285 m of longitude at Shanghai's 31° N
 HISTORY_DAYS = 30
-ALARM_SEVERITIES = ("critical", "major", "minor", "warning", "info")
+ALARM_SEVERITIES = tuple(reversed(SEVERITIES))  # most severe first, as the wall lists them
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -177,7 +178,6 @@ def alarms_panel(session: Session, *, street: str | None, now: datetime) -> dict
                "street": names.get(r.street_code, "") if r.street_code else "", "at": iso(r.last_at),
                "state": STATE_LABELS.get(r.state, r.state)}
               for r in session.execute(q)]
-    # The contract's four levels, plus "info" (提示), which alarms also use; "minor" has no alarms.
     return {"active": int(sum(by_sev.values())), "today": int(today),
             "by_severity": {s: int(by_sev.get(s, 0)) for s in ALARM_SEVERITIES}, "latest": latest}
 

@@ -15,9 +15,9 @@
   var charts = {};     // element id → echarts instance
   var scale = 1, dpr = 1;
 
-  var SEV_ORDER = ['critical', 'major', 'minor', 'warning', 'info'];
-  var SEV_LABEL = { critical: '紧急', major: '重要', minor: '次要', warning: '警告', info: '提示' };
-  var SEV_COLOR = { critical: '#ff4d4f', major: '#ff9c3a', minor: '#ffd84a', warning: '#ffd84a', info: '#4fc3ff' };
+  var SEV_ORDER = ['critical', 'major', 'warning', 'info'];
+  var SEV_LABEL = { critical: '紧急', major: '重要', warning: '警告', info: '提示' };
+  var SEV_COLOR = { critical: '#ff4d4f', major: '#ff9c3a', warning: '#ffd84a', info: '#4fc3ff' };
   var TXT = '#9cc3f5', LINE = 'rgba(64,140,240,.18)';
 
   // -- helpers --------------------------------------------------------------------------------
@@ -183,7 +183,7 @@
     text('alarm-today', num(d.today));
     text('kpi-alarms', num(d.active));
     var sev = d.by_severity || {};
-    var keys = SEV_ORDER.filter(function (k) { return k in sev && (k !== 'minor' || sev[k]); });
+    var keys = SEV_ORDER.filter(function (k) { return k in sev; });
     $('sev-row').innerHTML = keys.map(function (k) {
       return '<div class="sev sev-' + k + '"><b id="sev-' + k + '">' + num(sev[k]) + '</b><span>' + SEV_LABEL[k] + '</span></div>';
     }).join('');
