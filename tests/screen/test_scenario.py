@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from cityops.app import create_app
 from cityops.auth import service as users
 from cityops.core.settings import Settings
+from cityops.devices.models import Device, DeviceVersion
 from cityops.demo import DEMO_DISPATCH_KEY, DEMO_DISPATCH_SCALE, DEMO_SEED, seed_dispatch
 from cityops.dispatch.models import DispatchUpdate, WorkOrder
 from cityops.events.intake_models import EventAlarmLink, EventVerification, IntakePolicy
@@ -159,6 +160,11 @@ def test_waterlogging_runs_to_closed_within_a_minute(demo_instance):
                                                 .order_by(EventTransition.id))]
         assert states == ["reported", "accepted", "dispatched", "in_progress", "disposed", "verified", "closed"]
         marks = sc.tour_marks(s)
+        # the tag came off again: the sensor's next alarms go through the demo's own 积水 policy
+        device = s.get(Device, refs["device_id"])
+        assert sc.TOUR_TAG not in [t.name for t in device.tags]
+        assert s.scalar(select(DeviceVersion.reason).where(DeviceVersion.device_id == device.id)
+                        .order_by(DeviceVersion.version.desc()).limit(1)) == "导览演示场景结束（演示环境）"
     assert marks == {"alarms": [alarm.id], "events": [ev.id], "orders": [order.id]}
     assert sc.at_of(run, "closed") is not None
     # "再次注入": once the run has ended the presenter may start the next one
@@ -166,3 +172,24 @@ def test_waterlogging_runs_to_closed_within_a_minute(demo_instance):
     assert r.status_code == 202 and r.json()["id"] != run["id"]
     listed = api.get("/scenarios").json()["runs"]
     assert [x["id"] for x in listed] == [r.json()["id"], run["id"]]
+
+
+def test_cleanups_run_however_the_run_ends(monkeypatch):
+    """What a scenario set up for itself is undone when it fails too; a cleanup that breaks is
+    logged and does not change the run's outcome."""
+    from types import SimpleNamespace
+
+    undone: list[str] = []
+
+    def body(r):
+        r.on_exit(lambda: undone.append("tag"))
+        r.on_exit(lambda: 1 / 0)
+        raise sc.ScenarioFailed("第二步失败")
+
+    monkeypatch.setitem(sc.SCENARIOS, "broken", sc.Scenario("broken", "测试", (("one", "第一步"),), body))
+    eng = sc.ScenarioEngine(SimpleNamespace(settings=SimpleNamespace(demo_mode=True), db=None))
+    run = eng.start("broken", started_by="tester")
+    assert eng.wait(5)
+    snap = eng.snapshot(run.id)
+    assert snap["state"] == "failed" and snap["reason"] == "第二步失败"
+    assert undone == ["tag"]

@@ -9,7 +9,8 @@ platform's REAL path. The only scenario so far, `waterlogging` (积水):
    sensor and an intake policy on that tag (立案 and 派遣 at once, no verification hold).
    The demo's default 积水 policy waits 60 s before 立案 and 5 min before 结案 — too slow for
    a one-minute demonstration. The monitoring rules need nothing: the water-level product's
-   default range rule (积水深度 ≥ 15 cm → "积水深度超上限") already raises the alarm;
+   default range rule (积水深度 ≥ 15 cm → "积水深度超上限") already raises the alarm.
+   When the run ends, closed or not, the tag comes off the sensor again;
 3. push a 28.6 cm reading as the sensor's OneNET platform would (the signed wire bytes through
    `ingest.service.handle_push`: connector, storage, bus) — the monitoring runtime raises the
    alarm by its rules, event intake makes it a city event and dispatches it, the dispatch
@@ -150,6 +151,10 @@ class _Runner:
     def __init__(self, engine: ScenarioEngine, run: Run):
         self.engine, self.run = engine, run
         self.db = engine.ctx.db
+        self.cleanups: list[Callable[[], None]] = []  # run by the engine when the body ends, however
+
+    def on_exit(self, fn: Callable[[], None]) -> None:
+        self.cleanups.append(fn)
 
     def begin(self, name: str) -> Step:
         st = self.run.step(name)
@@ -225,6 +230,15 @@ def _ensure_policy(session, device_id: int) -> tuple[int, int]:
     return tag.id, policy.id
 
 
+def _release(db, device_id: int, tag_id: int) -> None:
+    """Take the tour tag off the sensor again, so its later alarms go through the demo's own
+    积水 policy (the tour policy matches only tagged devices and stays for the next run)."""
+    from cityops.devices import service as devices
+
+    with acting_as(ACTOR), db.session() as s:
+        devices.tag_devices(s, tag_id, device_ids=[device_id], remove=True, reason="导览演示场景结束（演示环境）")
+
+
 def _push_level(db, device_id: int, level: float) -> int:
     """One water-level reading as the sensor's OneNET platform pushes it, through the ingest
     pipeline (connector, storage, bus). Returns the number of stored messages."""
@@ -277,7 +291,8 @@ def waterlogging(r: _Runner) -> None:
 
     r.begin("policy")
     with acting_as(ACTOR), db.session() as s:
-        _tag_id, policy_id = _ensure_policy(s, device_id)
+        tag_id, policy_id = _ensure_policy(s, device_id)
+    r.on_exit(lambda: _release(db, device_id, tag_id))
     run.refs["policy_id"] = policy_id
     r.done("policy", TOUR_POLICY)
 
@@ -429,14 +444,20 @@ class ScenarioEngine:
 
     def _work(self, scenario: Scenario, run: Run) -> None:
         log.info("tour scenario started", extra={"run": run.id, "scenario": run.name})
+        runner = _Runner(self, run)
         try:
-            scenario.body(_Runner(self, run))
+            scenario.body(runner)
             state, reason = "closed", ""
         except ScenarioFailed as exc:
             state, reason = "failed", str(exc)
         except Exception as exc:  # a bug or the database: say so on the presenter page, keep the trace in the log
             log.exception("tour scenario failed", extra={"run": run.id})
             state, reason = "failed", f"内部错误：{type(exc).__name__}: {exc}"
+        for fn in reversed(runner.cleanups):
+            try:
+                fn()
+            except Exception:  # the run's outcome stands; the log says what was left behind
+                log.exception("tour scenario cleanup failed", extra={"run": run.id})
         with self.lock:
             for st in run.steps:
                 if st.state == "running":
