@@ -68,7 +68,7 @@ def test_steps_api_roles(client, auth_headers):
     r = client.get("/api/v1/screen/tour/steps", headers=auth_headers("manager"))
     assert r.status_code == 200
     body = r.json()
-    assert body["demo_mode"] is False and body["current"] is None
+    assert body["demo_mode"] is False and body["current"] is None and body["demo_url"] == ""
     assert len(body["steps"]) == len(tour.steps()) and body["steps"][0]["caption"]
     assert body["scenarios"][0]["name"] == "waterlogging" and body["scenarios"][0]["steps"][0]["label"]
     assert client.get("/api/v1/screen/tour/steps", headers=auth_headers("street", "310105001")).status_code == 403
@@ -108,3 +108,28 @@ def test_presenter_page_is_for_admin_manager_duty(client, make_user):
     _login(client, make_user, "technician")
     r = client.get("/screen/tour")
     assert r.status_code == 403 and "导览演示仅限" in r.text
+
+
+def test_a_live_instance_points_the_presenter_to_the_demo_instance(client, auth_headers, app):
+    """VISIT-2: production refuses scenarios; with CITYOPS_TOUR_DEMO_URL the presenter is sent to
+    the demo instance next to it. A demo instance itself never points elsewhere."""
+    settings = app.state.ctx.settings
+    settings.tour_demo_url = "http://ops-demo:8100"
+    try:
+        body = client.get("/api/v1/screen/tour/steps", headers=auth_headers("duty")).json()
+        assert body["demo_mode"] is False and body["demo_url"] == "http://ops-demo:8100"
+        settings.demo_mode = True
+        assert client.get("/api/v1/screen/tour/steps", headers=auth_headers("duty")).json()["demo_url"] == ""
+    finally:
+        settings.tour_demo_url, settings.demo_mode = "", False
+
+
+@pytest.mark.parametrize("value", ["ops-demo:8100", "ftp://ops-demo", "http://"])
+def test_the_demo_url_setting_must_be_an_http_address(value):
+    from pydantic import ValidationError
+
+    from cityops.core.settings import Settings
+
+    with pytest.raises(ValidationError, match="CITYOPS_TOUR_DEMO_URL"):
+        Settings(tour_demo_url=value)
+    assert Settings(tour_demo_url=" https://ops-demo:8100/ ").tour_demo_url == "https://ops-demo:8100"

@@ -22,7 +22,7 @@ def _frame_path(page) -> str:
     return page.evaluate("new URL(document.getElementById('tour-frame').contentWindow.location.href).pathname")
 
 
-def test_presenter_steps_through_the_tour_by_keyboard(live_server, page, make_user):
+def test_presenter_steps_through_the_tour_by_keyboard(live_server, app, page, make_user):
     steps = tour.steps()
     make_user("duty", username="presenter")
     login(page, live_server, "presenter", "/screen/tour")
@@ -63,8 +63,16 @@ def test_presenter_steps_through_the_tour_by_keyboard(live_server, page, make_us
     assert page.locator("#sc-start").is_disabled()
     assert "演示场景只能在演示环境中运行" in page.locator("#sc-blocked").inner_text()
     assert page.locator("#sc-steps li").count() >= 8
+    assert page.locator("#sc-demo-link").count() == 0
     page.keyboard.press("ArrowRight")
     assert not page.locator("#tour-scenario").is_visible()
+
+    # with the district's demo instance configured, the step continues there (a new tab)
+    app.state.ctx.settings.tour_demo_url = "http://ops-demo.example:8100"
+    page.goto(f"{live_server}/screen/tour?step=4")
+    link = page.locator("#sc-blocked #sc-demo-link")
+    assert link.get_attribute("href") == "http://ops-demo.example:8100/screen/tour?step=4"
+    assert link.get_attribute("target") == "_blank" and page.locator("#sc-start").is_disabled()
     assert page.console_errors == [] and page.external_requests == []
 
 

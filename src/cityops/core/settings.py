@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     # True only in `cityops demo`: the guided tour may inject simulated scenarios (VISIT-2).
     # A production instance refuses them, so a tour never writes into live data.
     demo_mode: bool = False
+    # The demo instance's address (e.g. http://ops-demo:8100). On a live instance the presenter
+    # page then opens the scenario steps there instead of only refusing them (VISIT-2).
+    tour_demo_url: str = ""
     # Signing keys. Unset: generated once and kept in var_dir (mode 0600), so
     # tokens and the audit chain survive restarts without a key in the environment.
     secret_key: SecretStr | None = None
@@ -40,6 +44,14 @@ class Settings(BaseSettings):
     role: str = "all"  # api | worker | scheduler | all
     jobs_enabled: bool = True
     cookie_secure: bool = False
+
+    @field_validator("tour_demo_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and (urlsplit(v).scheme not in ("http", "https") or not urlsplit(v).netloc):
+            raise ValueError("CITYOPS_TOUR_DEMO_URL must be an http:// or https:// address, e.g. http://ops-demo:8100")
+        return v
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -25,7 +25,8 @@ class ScenarioIn(BaseModel):
 def steps_payload(request: Request) -> dict[str, Any]:
     """What the presenter page and the API show: the steps, the scenarios, whether they may run."""
     eng = scenario.engine_of(request.app)
-    return {"demo_mode": eng.enabled, "steps": [s.as_dict() for s in tour.steps()],
+    return {"demo_mode": eng.enabled, "demo_url": "" if eng.enabled else eng.ctx.settings.tour_demo_url,
+            "steps": [s.as_dict() for s in tour.steps()],
             "scenarios": [s.as_dict() for s in scenario.SCENARIOS.values()],
             "current": eng.current.id if eng.current is not None and eng.current.state == "running" else None}
 

@@ -71,8 +71,19 @@
     var blocked = $("sc-blocked");
     if (!cfg.demo_mode) {
       blocked.hidden = false;
-      blocked.textContent = cfg.not_demo + "：本实例不是演示环境，注入按钮已停用。"
-        + "请在演示实例（cityops demo）上进行导览演示。";
+      blocked.textContent = cfg.not_demo + "：本实例不是演示环境，注入按钮已停用。";
+      if (cfg.demo_url) {
+        // The district's demo instance runs next to production: continue this step there.
+        var a = document.createElement("a");
+        a.id = "sc-demo-link";
+        a.href = cfg.demo_url + "/screen/tour?step=" + current;
+        a.target = "_blank";
+        a.rel = "noopener";
+        a.textContent = "在演示实例中打开本步骤 ↗";
+        blocked.appendChild(a);
+      } else {
+        blocked.appendChild(document.createTextNode("请在演示实例（cityops demo）上进行导览演示。"));
+      }
       btn.disabled = true;
     } else {
       blocked.hidden = true;
