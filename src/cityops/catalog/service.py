@@ -12,11 +12,12 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cityops.catalog.models import (ASSET_STATUS, CRITICALITY, MAINTENANCE_KINDS, Asset, HardwareLine,
                                     MaintenanceRecord, Module, System)
+from cityops.core.db import text_search
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import SHANGHAI, utcnow
 
@@ -145,9 +146,7 @@ def list_assets(session: Session, *, line_seq: int | None = None, status: str | 
             raise Invalid(f"unknown asset status {status!r}; one of: {', '.join(ASSET_STATUS)}")
         query = query.where(Asset.status == status)
     if q and q.strip():
-        like = f"%{q.strip().lower()}%"
-        query = query.where(or_(func.lower(Asset.asset_tag).like(like), func.lower(Asset.serial).like(like),
-                                func.lower(Asset.name).like(like), func.lower(Asset.model).like(like)))
+        query = query.where(text_search(q, Asset.asset_tag, Asset.serial, Asset.name, Asset.model))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.options(selectinload(Asset.line)).order_by(Asset.asset_tag)
                            .limit(limit).offset(offset))

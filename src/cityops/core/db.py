@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, create_engine, event, or_
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -111,3 +111,11 @@ def savepoint(session: Session):
         if raw is not None and not raw.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     return session.begin_nested()
+
+
+def text_search(q: str, *columns) -> ColumnElement[bool]:
+    """A search box's filter: some column contains `q`, ignoring case on both databases, with
+    `%` and `_` matched as typed (plain LIKE is case-sensitive on PostgreSQL only and treats
+    them as wildcards)."""
+    q = q.strip()
+    return or_(*(c.icontains(q, autoescape=True) for c in columns))

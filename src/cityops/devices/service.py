@@ -10,10 +10,11 @@ import re
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cityops.audit.context import current_actor
+from cityops.core.db import text_search
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.devices.models import DEVICE_TYPES, LIFECYCLE, TAG_CATEGORIES, Device, DeviceVersion, Product, Tag
 from cityops.geo import lookup
@@ -259,10 +260,8 @@ def device_query(*, scope: str | None = None, street: str | None = None, grid: s
         stmt = stmt.where(Device.online.is_(online))
     for tag_id in tag_ids or []:
         stmt = stmt.where(Device.tags.any(Tag.id == tag_id))
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(Device.name.ilike(like), Device.code.ilike(like), Device.external_id.ilike(like),
-                              Device.address.ilike(like), Device.imei.ilike(like)))
+    if q and q.strip():
+        stmt = stmt.where(text_search(q, Device.name, Device.code, Device.external_id, Device.address, Device.imei))
     return stmt
 
 

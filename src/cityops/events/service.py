@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cityops.core.db import text_search
 from cityops.core.numbering import insert_numbered
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import utcnow
@@ -298,9 +299,8 @@ def list_events(session: Session, *, state: str | None = None, category_id: int 
         query = query.where(CityEvent.reported_at >= since)
     if until:
         query = query.where(CityEvent.reported_at < until)
-    if q:
-        like = f"%{q.strip()}%"
-        query = query.where(CityEvent.title.like(like) | CityEvent.number.like(like) | CityEvent.address.like(like))
+    if q and q.strip():
+        query = query.where(text_search(q, CityEvent.title, CityEvent.number, CityEvent.address))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(CityEvent.reported_at.desc(), CityEvent.id.desc())
                            .limit(limit).offset(offset))

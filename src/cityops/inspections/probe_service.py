@@ -16,6 +16,7 @@ from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from cityops.catalog.models import Asset, Module, System
+from cityops.core.db import text_search
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import utcnow
 from cityops.inspections import findings, probes
@@ -159,8 +160,8 @@ def list_probes(session: Session, *, kind: str | None = None, state: str | None 
                        (Probe.asset_id, asset_id), (Probe.enabled, enabled)):
         if value is not None:
             query = query.where(col == value)
-    if q:
-        query = query.where(or_(Probe.name.contains(q), Probe.target.contains(q)))
+    if q and q.strip():
+        query = query.where(text_search(q, Probe.name, Probe.target))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     order = case((Probe.state == "failing", 0), (Probe.state == "unknown", 1), else_=2)
     rows = session.scalars(query.order_by(order, Probe.name).limit(limit).offset(offset))

@@ -10,10 +10,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityops.audit.service import mask_phone
+from cityops.core.db import text_search
 from cityops.core.errors import Conflict, Invalid, NotFound
 from cityops.core.timeutil import fmt_local, utcnow
 from cityops.inspections.room_models import RoomAccess
@@ -92,10 +93,9 @@ def list_access(session: Session, *, room: str | None = None, present: bool | No
         stmt = stmt.where(RoomAccess.out_at.is_(None))
     elif present is False:
         stmt = stmt.where(RoomAccess.out_at.is_not(None))
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(RoomAccess.person.ilike(like), RoomAccess.organisation.ilike(like),
-                              RoomAccess.purpose.ilike(like), RoomAccess.escort.ilike(like)))
+    if q and q.strip():
+        stmt = stmt.where(text_search(q, RoomAccess.person, RoomAccess.organisation, RoomAccess.purpose,
+                                      RoomAccess.escort))
     if since:
         stmt = stmt.where(RoomAccess.in_at >= since)
     if until:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cityops.core.db import text_search
 from cityops.core.errors import Invalid
 from cityops.servicedesk import sla
 from cityops.servicedesk.models import NATURES, OPEN_STATES, PRIORITIES, STATES, Ticket
@@ -66,9 +67,7 @@ def list_tickets(session: Session, *, now: datetime, state: str | None = None, p
         if value not in (None, ""):
             query = query.where(col == value)
     if q and q.strip():
-        like = f"%{q.strip()}%"
-        query = query.where(or_(Ticket.number.like(like), Ticket.title.like(like), Ticket.description.like(like),
-                                Ticket.reporter.like(like)))
+        query = query.where(text_search(q, Ticket.number, Ticket.title, Ticket.description, Ticket.reporter))
     tickets = list(session.scalars(query.order_by(Ticket.created_at.desc()).limit(MAX_SCAN)))
     rows = evaluate(session, tickets, now)
     if sla_state:
