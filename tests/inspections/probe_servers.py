@@ -216,16 +216,21 @@ tmpfs               800000        0    800000       0% /run
 
 
 @contextmanager
-def ssh_server(*, username: str = "ops", password: str = "pw", output: str = SSH_OUTPUT):
+def ssh_server(*, username: str = "ops", password: str = "pw", output: str = SSH_OUTPUT, host_key=None):
     """An in-process paramiko SSH server: password auth, an exec handler that records the
-    command and answers with `output`. Yields (port, commands)."""
+    command and answers with `output`. Yields (port, commands, info): info.fingerprint is the
+    host key's SHA256 fingerprint, info.auths the user names that tried to log in."""
+    from types import SimpleNamespace
+
     import paramiko
 
-    host_key = paramiko.RSAKey.generate(2048)
+    host_key = host_key or paramiko.RSAKey.generate(2048)
     commands: list[str] = []
+    info = SimpleNamespace(auths=[], key=host_key, fingerprint=host_key.fingerprint)
 
     class Server(paramiko.ServerInterface):
         def check_auth_password(self, u, p):
+            info.auths.append(u)
             return paramiko.AUTH_SUCCESSFUL if (u, p) == (username, password) else paramiko.AUTH_FAILED
 
         def get_allowed_auths(self, u):
@@ -273,7 +278,7 @@ def ssh_server(*, username: str = "ops", password: str = "pw", output: str = SSH
     th = threading.Thread(target=serve, daemon=True)
     th.start()
     try:
-        yield sock.getsockname()[1], commands
+        yield sock.getsockname()[1], commands, info
     finally:
         stop.set()
         th.join(2)

@@ -160,14 +160,30 @@ def test_host_node_exporter_computes_usage_and_thresholds():
 
 
 def test_host_over_ssh_runs_one_command():
-    with ps.ssh_server() as (port, commands):
+    with ps.ssh_server() as (port, commands, server):
         r = probes.run("host", f"127.0.0.1:{port}", {"mode": "ssh", "username": "ops", "password": "pw"}, timeout_s=5)
         assert r.ok is False and "磁盘 93%" in r.detail  # /data is 93 % full, above 90 %
         assert r.data == {"cpu_pct": 12.5, "mem_pct": 25.0, "disk_pct": 93.0, "disk_mount": "/data"}
         assert commands == [host_probe.SSH_COMMAND]
+        assert r.learned == {"host_key": server.fingerprint}  # first use: the key to pin
         denied = probes.run("host", f"127.0.0.1:{port}", {"mode": "ssh", "username": "ops", "password": "no"},
                             timeout_s=5)
-        assert not denied.ok and "SSH" in denied.detail
+        assert not denied.ok and "SSH" in denied.detail and denied.learned == {}
+
+
+def test_ssh_host_key_is_checked_before_the_password_is_sent():
+    """A pinned fingerprint admits that host; any other key is refused before authenticating."""
+    with ps.ssh_server() as (port, commands, server):
+        opts = {"mode": "ssh", "username": "ops", "password": "pw", "disk_max": 95}
+        ok = probes.run("host", f"127.0.0.1:{port}", {**opts, "host_key": server.fingerprint}, timeout_s=5)
+        assert ok.ok and ok.learned == {} and server.auths == ["ops"]
+        other = "SHA256:" + "A" * 43
+        bad = probes.run("host", f"127.0.0.1:{port}", {**opts, "host_key": other}, timeout_s=5)
+        assert not bad.ok and "主机密钥与登记的指纹不符" in bad.detail and server.fingerprint in bad.detail
+        assert bad.data == {"host_key": server.fingerprint}
+        assert server.auths == ["ops"] and len(commands) == 1  # no password offered, nothing run
+    with pytest.raises(Invalid, match="SHA256"):
+        probes.run("host", "10.0.0.1", {"mode": "ssh", "host_key": "MD5:12:34"})
 
 
 # -- real services -------------------------------------------------------------------------------

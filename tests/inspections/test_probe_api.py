@@ -88,3 +88,22 @@ def test_public_push_endpoint(client, auth_headers):
     bad = client.post("/api/v1/probes/push/not-a-token")
     assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
     assert client.post(f"{path}?status=maybe").status_code == 422
+
+
+def test_ssh_host_key_pinned_by_the_first_run_shows_in_the_probe(client, auth_headers):
+    """OPS-1: the host probe pins the SSH host key it first met; the API shows it, and a wrong
+    fingerprint is refused as problem+json."""
+    mgr, tech = auth_headers("manager"), auth_headers("technician")
+    body = {"name": "应用服务器", "kind": "host", "ticket_policy": "never", "timeout_s": 5,
+            "options": {"mode": "ssh", "username": "ops", "password": "pw", "disk_max": 95}}
+    bad = client.post("/api/v1/probes", json={**body, "target": "10.0.0.1",
+                                              "options": {**body["options"], "host_key": "ab:cd:ef"}}, headers=mgr)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert "SHA256" in bad.json()["detail"]
+    with ps.ssh_server() as (port, _commands, server):
+        p = client.post("/api/v1/probes", json={**body, "target": f"127.0.0.1:{port}"}, headers=mgr).json()
+        assert "host_key" not in p["options"] or not p["options"]["host_key"]
+        r = client.post(f"/api/v1/probes/{p['id']}/run", headers=tech).json()
+        assert r["ok"] is True and server.fingerprint in r["detail"]
+    got = client.get(f"/api/v1/probes/{p['id']}", headers=mgr).json()
+    assert got["options"]["host_key"] == server.fingerprint and "password" not in got["options"]

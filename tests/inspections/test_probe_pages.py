@@ -89,3 +89,21 @@ def test_findings_page_open_first_and_resolve(client, make_user, db):
     assert "已解决：门户不可达" in r.text and f'id="finding-{a}"' not in r.text
     everything = client.get("/console/findings?state=all").text
     assert "已重启" in everything and everything.index(f'id="finding-{b}"') < everything.index(f'id="finding-{a}"')
+
+
+def test_detail_shows_the_pinned_ssh_host_key(client, make_user, db):
+    """OPS-1: a host probe over SSH shows whether its host key is pinned, and which one."""
+    _login(client, make_user, "technician")
+    with ps.ssh_server() as (port, _commands, server):
+        with db.session() as s:
+            p = svc.create_probe(s, {"name": "应用服务器", "kind": "host", "target": f"127.0.0.1:{port}",
+                                     "ticket_policy": "never", "timeout_s": 5,
+                                     "options": {"mode": "ssh", "username": "ops", "password": "pw"}})
+            pid = p.id
+        assert "尚未登记" in client.get(f"/console/probes/{pid}").text
+        csrf = _csrf(client.get(f"/console/probes/{pid}").text)
+        r = client.post(f"/console/probes/{pid}/run", data={"csrf": csrf}, follow_redirects=True)
+        assert r.status_code == 200
+    html = client.get(f"/console/probes/{pid}").text
+    key = re.search(r'id="host-key">([^<]*)<', html).group(1)
+    assert key.startswith(server.fingerprint) and "已登记" in key

@@ -191,3 +191,34 @@ def test_a_major_failure_opens_a_ticket_through_the_service_desk(db):
         svc.run_probe_now(s, p.id, now=T0)
         f = findings.open_finding(s, f"probe:{p.id}")
         assert f.ticket_id is not None
+
+
+def test_ssh_host_key_is_pinned_on_first_use_and_a_new_key_is_refused(db):
+    """OPS-1 host probe over SSH: the first successful check pins the host's key (audited like an
+    edit); a host answering with another key afterwards fails before any password is sent."""
+    with ps.ssh_server() as (port, _commands, first), db.session() as s:
+        p = svc.create_probe(s, {"name": "应用服务器", "kind": "host", "target": f"127.0.0.1:{port}",
+                                 "ticket_policy": "never", "fail_after": 1, "timeout_s": 5,
+                                 "options": {"mode": "ssh", "username": "ops", "password": "pw", "disk_max": 95}},
+                             actor="mgr", now=T0)
+        run = svc.run_probe_now(s, p.id, now=T0)
+        assert run.ok and f"已登记主机密钥 {first.fingerprint}" in run.detail
+        assert p.options["host_key"] == first.fingerprint and "password" not in p.options
+        again = svc.run_probe_now(s, p.id, now=T0 + timedelta(minutes=1))
+        assert again.ok and "已登记" not in again.detail
+        pid = p.id
+    with db.session() as s:
+        afters = [e.after or {} for e in s.scalars(select(AuditEntry).where(AuditEntry.entity_id == str(pid),
+                                                                            AuditEntry.action == "update"))]
+        assert any((a.get("options") or {}).get("host_key") == first.fingerprint for a in afters)
+    # the host is reinstalled (or impersonated) at a new address: a new key, refused
+    with ps.ssh_server() as (port, commands, second), db.session() as s:
+        svc.update_probe(s, pid, {"target": f"127.0.0.1:{port}"})
+        bad = svc.run_probe_now(s, pid, now=T0 + timedelta(minutes=2))
+        assert not bad.ok and "不符" in bad.detail and second.fingerprint in bad.detail
+        assert second.auths == [] and commands == []
+        assert s.get(Probe, pid).options["host_key"] == first.fingerprint  # never re-pinned by itself
+        assert findings.open_finding(s, f"probe:{pid}") is not None
+        # the operator checks the new key and pins it
+        svc.update_probe(s, pid, {"options": {**s.get(Probe, pid).options, "host_key": second.fingerprint}})
+        assert svc.run_probe_now(s, pid, now=T0 + timedelta(minutes=3)).ok

@@ -205,10 +205,18 @@ def execute(snap: Snapshot, now: datetime) -> probes.ProbeResult:
 
 def record(session: Session, probe_id: int, result: probes.ProbeResult, *, now: datetime) -> ProbeRun:
     p = get_probe(session, probe_id)
+    detail = result.detail
+    # Trust on first use: what a check learned (an SSH host key) is pinned unless already set;
+    # the change is audited like an edit, and later checks refuse anything else.
+    learned = {k: v for k, v in (result.learned or {}).items() if not (p.options or {}).get(k)}
+    if learned:
+        p.options = {**(p.options or {}), **learned}
+        if "host_key" in learned:
+            detail += f"（首次连接，已登记主机密钥 {learned['host_key']}）"
     row = ProbeRun(probe_id=p.id, at=now, ok=result.ok, latency_ms=result.latency_ms,
-                   detail=result.detail[:2000], data=result.data or {})
+                   detail=detail[:2000], data=result.data or {})
     session.add(row)
-    p.last_run_at, p.last_ok, p.last_latency_ms, p.last_detail = now, result.ok, result.latency_ms, result.detail[:2000]
+    p.last_run_at, p.last_ok, p.last_latency_ms, p.last_detail = now, result.ok, result.latency_ms, detail[:2000]
     p.state = "ok" if result.ok else "failing"
     p.consecutive_failures = 0 if result.ok else p.consecutive_failures + 1
     p.claimed_until = None

@@ -21,6 +21,7 @@ class ProbeResult:
     latency_ms: float | None
     detail: str  # one readable line, Chinese, for people
     data: dict[str, Any] = field(default_factory=dict)  # measured values (status, days_left, cpu_pct …)
+    learned: dict[str, Any] = field(default_factory=dict)  # options to pin on the probe (an SSH host key on first use)
 
 
 @dataclass(frozen=True)

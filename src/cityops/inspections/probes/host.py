@@ -2,7 +2,12 @@
 
 `mode=node_exporter` scrapes `/metrics` twice (CPU is a counter, so its use is the busy share
 between the two scrapes); `mode=ssh` runs one command through paramiko and parses it (CPU here
-is the 1-minute load per core). Thresholds are percentages."""
+is the 1-minute load per core). Thresholds are percentages.
+
+SSH host keys are pinned as OpenSSH's `StrictHostKeyChecking=accept-new` does: a probe with a
+`host_key` fingerprint (SHA256:…, as `ssh-keygen -lf` prints it) refuses any other key before a
+password or key is offered; a probe without one accepts the first key of a successful check and
+the service pins it (`ProbeResult.learned`)."""
 
 from __future__ import annotations
 
@@ -24,11 +29,13 @@ OPTIONS = (
     Opt("username", "SSH 用户名", default="root"),
     Opt("password", "SSH 密码", default="", secret=True),
     Opt("key_file", "SSH 私钥文件路径", default=""),
+    Opt("host_key", "SSH 主机密钥指纹（SHA256:…；留空则首次连接成功后自动登记）", default=""),
 )
 SSH_COMMAND = "cat /proc/loadavg /proc/meminfo; nproc; df -P"
 _SKIP_FS = {"tmpfs", "devtmpfs", "squashfs", "ramfs", "proc", "sysfs", "overlay"}
 _SAMPLE = re.compile(r'^(\w+)(?:\{(.*)\})?\s+(\S+)')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 
 
 def validate_target(target: str, opts: dict[str, Any]) -> None:
@@ -37,6 +44,9 @@ def validate_target(target: str, opts: dict[str, Any]) -> None:
             raise Invalid("node_exporter 方式的目标应为 /metrics 的 URL")
     else:
         split_host_port(target, 22)
+        pinned = (opts.get("host_key") or "").strip()
+        if pinned and not _FINGERPRINT.match(pinned):
+            raise Invalid("SSH 主机密钥指纹应形如 SHA256:后接 43 个字符（ssh-keygen -lf 的输出）")
     for name in ("cpu_max", "mem_max", "disk_max"):
         if name in opts and not 0 < opts[name] <= 100:
             raise Invalid(f"{name} 应在 0–100 之间")
@@ -120,27 +130,48 @@ def _scrape(url: str, timeout_s: float) -> str:
     return r.text
 
 
-def _ssh(target: str, opts: dict[str, Any], timeout_s: float) -> str:
+class HostKeyMismatch(Exception):
+    def __init__(self, pinned: str, seen: str):
+        super().__init__(f"{pinned} != {seen}")
+        self.pinned, self.seen = pinned, seen
+
+
+def _ssh(target: str, opts: dict[str, Any], timeout_s: float) -> tuple[str, str]:
+    """Run SSH_COMMAND; returns (output, the host key's fingerprint)."""
     import paramiko
+
+    pinned = (opts.get("host_key") or "").strip()
+    seen: list[str] = []
+
+    class Pinned(paramiko.MissingHostKeyPolicy):
+        # No known_hosts file is loaded, so paramiko asks this for every key, before authenticating.
+        def missing_host_key(self, client, hostname, key):
+            seen.append(key.fingerprint)  # "SHA256:…", as ssh-keygen -lf prints it
+            if pinned and seen[-1] != pinned:
+                raise HostKeyMismatch(pinned, seen[-1])
 
     host, port = split_host_port(target, 22)
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # intranet hosts; no known_hosts file here
+    client.set_missing_host_key_policy(Pinned())
     try:
         client.connect(host, port=port, username=opts["username"], password=opts["password"] or None,
                        key_filename=opts["key_file"] or None, timeout=timeout_s, banner_timeout=timeout_s,
                        auth_timeout=timeout_s, allow_agent=False, look_for_keys=False)
         _in, out, _err = client.exec_command(SSH_COMMAND, timeout=timeout_s)
-        return out.read().decode(errors="replace")
+        return out.read().decode(errors="replace"), seen[-1]
     finally:
         client.close()
 
 
 def check(target: str, opts: dict[str, Any], timeout_s: float) -> ProbeResult:
     start = time.monotonic()
+    learned: dict[str, Any] = {}
     try:
         if opts["mode"] == "ssh":
-            usage = usage_from_ssh(_ssh(target, opts, timeout_s))
+            text, host_key = _ssh(target, opts, timeout_s)
+            usage = usage_from_ssh(text)
+            if not (opts.get("host_key") or "").strip():
+                learned["host_key"] = host_key
         else:
             first = _scrape(target, timeout_s)
             time.sleep(min(1.0, timeout_s / 4))  # CPU needs two samples of its counters
@@ -154,6 +185,9 @@ def check(target: str, opts: dict[str, Any], timeout_s: float) -> ProbeResult:
         return ProbeResult(False, elapsed_ms(start), f"指标接口返回 HTTP {exc.response.status_code}")
     except httpx.HTTPError as exc:
         return ProbeResult(False, elapsed_ms(start), f"无法采集指标（{type(exc).__name__}: {str(exc)[:120]}）")
+    except HostKeyMismatch as exc:
+        return ProbeResult(False, elapsed_ms(start), f"SSH 主机密钥与登记的指纹不符（登记 {exc.pinned}，实际 {exc.seen}），"
+                           "未发送口令：主机可能重装或被冒充，核实后在巡检项中更新指纹", {"host_key": exc.seen})
     except Exception as exc:  # paramiko's SSHException, AuthenticationException, socket errors
         reason = net_reason(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {str(exc)[:120]}"
         return ProbeResult(False, elapsed_ms(start), f"SSH 采集失败（{reason}）")
@@ -165,5 +199,5 @@ def check(target: str, opts: dict[str, Any], timeout_s: float) -> ProbeResult:
     if usage["disk_mount"]:
         summary += f"（{usage['disk_mount']}）"
     if over:
-        return ProbeResult(False, latency, f"超过阈值：{'；'.join(over)}", usage)
-    return ProbeResult(True, latency, summary, usage)
+        return ProbeResult(False, latency, f"超过阈值：{'；'.join(over)}", usage, learned)
+    return ProbeResult(True, latency, summary, usage, learned)
