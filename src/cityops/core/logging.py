@@ -26,6 +26,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+CHATTY = ("httpx", "httpcore", "alembic.runtime.plugins")
+
+
 def setup(level: str = "INFO", as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -33,3 +36,8 @@ def setup(level: str = "INFO", as_json: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Libraries that log every request or step at INFO (httpx: one line per HTTP call the outbox,
+    # the probes or the demo's 3,000 simulated devices make) drown the service's own lines.
+    quiet = logging.WARNING if root.level > logging.DEBUG else logging.NOTSET
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(quiet)
