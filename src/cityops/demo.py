@@ -101,6 +101,7 @@ def start_simulators(app_or_ctx, base_url: str, *, seed: int = DEMO_SEED, size: 
     the settings' CITYOPS_MQTT_URL (pass "" to keep the MQTT devices quiet); without a broker
     the mqtt_json devices are not run. The runner waits (up to 30 s) for /healthz before it
     sends, so it may be started just before the server listens."""
+    from cityops.monitoring.kpi_history import SAMPLE_JOB
     from cityops.sim.fleet import plan_fleet, register_fleet
     from cityops.sim.runner import FleetRunner
 
@@ -111,6 +112,9 @@ def start_simulators(app_or_ctx, base_url: str, *, seed: int = DEMO_SEED, size: 
     setup = register_fleet(ctx.db, fleet, base_url, actor="system:demo")
     runner = FleetRunner(fleet, setup, base_url, seed=seed, period_s=period_s, mqtt_url=mqtt_url or None,
                          **runner_options)
+    # A just-registered fleet has not reported yet and never-seen devices count as offline: a
+    # sample taken now would put a 30 % day into the 30-day online-rate history.
+    ctx.scheduler.postpone(SAMPLE_JOB, period_s + 15)
     return runner.start()
 
 

@@ -95,3 +95,21 @@ def test_ingest_counters_reach_the_connection_row(client, auth_headers, app):
     row = client.get(f"/api/v1/connections/{c['id']}", headers=h).json()
     assert (row["received"], row["accepted"], row["rejected"]) == (2, 1, 1)
     assert "token" in row["last_error"] and row["last_received_at"]
+
+
+def test_postpone_holds_a_job_back_before_and_after_start(db):
+    """The demo postpones the online-rate sample until its fleet has reported once."""
+    sched = Scheduler(db)
+    calls = []
+    sched.register("t.early", 0.05, lambda _db: calls.append("early"), initial_delay_s=0.0)
+    sched.register("t.late", 0.05, lambda _db: calls.append("late"))
+    sched.postpone("t.early", 30)  # before start
+    sched.postpone("t.missing", 30)  # unknown jobs are ignored
+    sched.start()
+    try:
+        sched.postpone("t.late", 30)  # after start: pushes the next run back
+        time.sleep(0.5)
+    finally:
+        sched.stop()
+    assert "early" not in calls
+    assert calls.count("late") <= 1  # at most the run already due when it was postponed

@@ -33,6 +33,7 @@ class Job:
     initial_delay_s: float = 0.0
     local: bool = False  # runs in every process, API-only ones included (per-process state)
     next_run: float = 0.0
+    not_before: float = 0.0  # monotonic; set by `postpone`
     last_run: object = None
     last_outcome: str = "never"
     last_error: str = ""
@@ -117,6 +118,13 @@ class Scheduler:
             job.next_run = 0.0
             self._wake.set()
 
+    def postpone(self, name: str, delay_s: float) -> None:
+        """Hold job `name` back until at least `delay_s` from now, whether or not the scheduler
+        has started (the demo: no online-rate sample before its simulated fleet has reported)."""
+        job = self.jobs.get(name)
+        if job is not None:
+            job.not_before = max(job.not_before, time.monotonic() + delay_s)
+
     def wake_on(self, topic: str, name: str) -> None:
         """Wake job `name` whenever `topic` is published on the in-process bus."""
         from cityops.core.bus import bus
@@ -135,10 +143,10 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic()
-            due = [j for j in self._active if j.next_run <= now]
+            due = [j for j in self._active if max(j.next_run, j.not_before) <= now]
             for job in due:
                 self.run_once(job.name)
                 job.next_run = time.monotonic() + job.interval_s
-            upcoming = min((j.next_run for j in self._active), default=now + 1.0)
+            upcoming = min((max(j.next_run, j.not_before) for j in self._active), default=now + 1.0)
             self._wake.wait(max(0.05, min(1.0, upcoming - time.monotonic())))
             self._wake.clear()

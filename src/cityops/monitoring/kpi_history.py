@@ -39,6 +39,7 @@ from cityops.monitoring.kpi import DIMENSIONS, _in_maintenance, times_summary
 from cityops.monitoring.models import Alarm, DeviceStateChange, KpiOnlineDaily
 
 SLOT = timedelta(minutes=5)
+SAMPLE_JOB = "kpi.online_daily"
 HISTORY_DIMENSIONS = ("overall", *DIMENSIONS)
 DIMENSION_LABELS = {"overall": "全区", "street_code": "街镇", "vendor": "厂商", "device_type": "设备类型",
                     "platform": "接入平台", "tag": "标签"}
@@ -132,7 +133,7 @@ def sample_job(db) -> None:
 
 def register(scheduler) -> None:
     # Every minute: each run counts the current slot once, so no slot is skipped by timer drift.
-    scheduler.register("kpi.online_daily", 60, sample_job, singleton=True, initial_delay_s=20)
+    scheduler.register(SAMPLE_JOB, 60, sample_job, singleton=True, initial_delay_s=20)
 
 
 # -- reading the history ----------------------------------------------------------------------
