@@ -114,3 +114,26 @@ def test_phone_masked_for_roles_without_need(client, auth_headers, make_user):
     assert unit["contact_phone"] == "139****1111"
     duty = auth_headers("duty")
     assert client.get(f"/api/v1/units/{unit_id}", headers=duty).json()["contact_phone"] == "13900001111"
+
+
+def test_problem_details_are_chinese(client, auth_headers, make_user):
+    admin = auth_headers("admin")
+    r = client.get("/api/v1/users/99999", headers=admin)
+    assert r.status_code == 404 and r.json()["detail"] == "用户 99999 不存在"
+    assert client.get("/api/v1/auth/me").json()["detail"] == "需要有效的 Bearer 令牌"
+    r = client.get("/api/v1/users", headers=auth_headers("duty"))
+    assert r.status_code == 403 and r.json()["detail"] == "角色 'duty' 无权执行此操作"
+    r = client.post("/api/v1/users", json={"username": "g", "role": "king", "password": "Good-pass-2026"},
+                    headers=admin)
+    assert r.status_code == 422 and r.json()["detail"].startswith("未知角色 'king'；可选角色：admin、manager")
+    name = make_user("duty")
+    r = client.post("/api/v1/auth/token", data={"username": name, "password": "wrong-password-1"})
+    assert r.json()["detail"] == "用户名或密码错误"
+
+
+def test_console_login_lock_message_is_chinese(client, make_user):
+    name = make_user("technician")
+    for _ in range(5):
+        client.post("/login", data={"username": name, "password": "bad-pass-123"})
+    r = client.post("/login", data={"username": name, "password": PASSWORD})
+    assert r.status_code == 429 and "登录失败次数过多，请" in r.text and "秒后再试" in r.text

@@ -86,7 +86,7 @@ def test_no_model_configured_means_key_presses_only():
 
 def test_missing_model_directory_is_a_clear_error(tmp_path):
     missing = tmp_path / "vosk-model-small-cn"
-    with pytest.raises(asr.RecognizerUnavailable, match="does not exist") as err:
+    with pytest.raises(asr.RecognizerUnavailable, match="不存在") as err:
         asr.recognizer_from(str(missing))
     assert str(missing) in err.value.detail
     assert err.value.status == 503
@@ -102,7 +102,7 @@ def test_vosk_not_installed_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.delitem(sys.modules, "vosk", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_vosk)
-    with pytest.raises(asr.RecognizerUnavailable, match="vosk package is not installed"):
+    with pytest.raises(asr.RecognizerUnavailable, match="未安装 vosk 软件包"):
         asr.recognizer_from(str(tmp_path))
 
 

@@ -96,3 +96,11 @@ def test_import_errors_are_problems(client, auth_headers):
     r = client.post("/api/v1/callout/lists", headers=duty, data={"name": "x", "scenario": "notice"},
                     files={"file": ("x.csv", b"name\nA\n", "text/csv")})
     assert r.status_code == 422 and "电话列" in r.json()["detail"]
+
+
+def test_missing_list_and_dnc_entry_are_chinese_404s(client, auth_headers):
+    duty = auth_headers("duty")
+    r = client.get("/api/v1/callout/lists/99999", headers=duty)
+    assert r.status_code == 404 and r.json()["detail"] == "外呼名单 99999 不存在"
+    r = client.delete("/api/v1/callout/dnc/99999", headers=duty)
+    assert r.status_code == 404 and r.json()["detail"] == "免打扰记录 99999 不存在"

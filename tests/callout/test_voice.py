@@ -245,7 +245,7 @@ def test_cache_failed_render_writes_nothing(monkeypatch, tmp_path):
 
 def test_missing_espeak_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(voice, "ESPEAK", "espeak-ng-not-installed-here")
-    with pytest.raises(voice.VoiceUnavailable, match="not installed.*apt-get install espeak-ng") as err:
+    with pytest.raises(voice.VoiceUnavailable, match="未安装.*apt-get install espeak-ng") as err:
         voice.prompt(GREETING, "PCMU", tmp_path)
     assert err.value.status == 503
 

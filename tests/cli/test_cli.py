@@ -34,9 +34,9 @@ def test_user_create_with_password_stdin_then_login(settings, client):
     r = client.post("/api/v1/auth/token", data={"username": "ops1", "password": "Duty-pass-2026"})
     assert r.status_code == 200
     again = run(settings, "user", "create", "ops1", "--role", "duty", "--password-stdin", stdin="Duty-pass-2026\n")
-    assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.returncode == 2 and "已存在" in again.stderr
     weak = run(settings, "user", "create", "ops2", "--role", "duty", "--password-stdin", stdin="123\n")
-    assert weak.returncode == 2 and "at least" in weak.stderr
+    assert weak.returncode == 2 and "至少" in weak.stderr
     street = run(settings, "user", "create", "st1", "--role", "street", "--street", "310105009", "--password-stdin",
                  stdin="Street-pass-2026\n", check=True)
     assert json.loads(street.stdout)["street_code"] == "310105009"

@@ -50,6 +50,20 @@ def test_errors_are_problem_json(client, auth_headers):
     assert r.status_code == 422 and "IMEI" in r.json()["detail"]
 
 
+def test_error_details_are_chinese(client, auth_headers):
+    h = auth_headers("manager")
+    r = client.get("/api/v1/devices/999999", headers=h)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["title"] == "Not Found" and r.json()["detail"] == "设备 999999 不存在"
+    pid = _product_id(client, h)
+    body = {"name": "a", "product_id": pid, "external_id": "e1"}
+    assert client.post("/api/v1/devices", json=body, headers=h).status_code == 201
+    r = client.post("/api/v1/devices", json=body, headers=h)
+    assert r.status_code == 409 and r.json()["detail"] == "设备 onenet/e1 已存在"
+    r = client.post("/api/v1/devices", json={**body, "external_id": "e2", "imei": "12"}, headers=h)
+    assert r.status_code == 422 and r.json()["detail"] == "IMEI 应为 15 位数字，实际为“12”"
+
+
 def test_tags_and_stats(client, auth_headers):
     h = auth_headers("manager")
     pid = _product_id(client, h, "SMOKE-NB-CTW")

@@ -321,17 +321,17 @@ def test_upstream_down_or_refusing_gives_a_failed_set_and_no_changes(db, carrier
         sync.configure_source(s, conn_id, settings=settings_for(f"http://127.0.0.1:{free_port()}", retries=1))
     cs_id = plan(db, conn_id)
     cs = change_set(db, cs_id)
-    assert cs.state == "failed" and "cannot connect" in cs.error and "2 attempt" in cs.error
+    assert cs.state == "failed" and "无法连接" in cs.error and "尝试 2 次" in cs.error
     assert items(db, cs_id) == [] and device(db, "ctw-0001") is None
     with db.session() as s:
         source = sync.get_source(s, conn_id)
-        assert source.failures == 1 and source.last_outcome == "failed" and "cannot connect" in source.last_error
+        assert source.failures == 1 and source.last_outcome == "failed" and "无法连接" in source.last_error
     # on schedule the same failure is counted, not written down again every minute
     assert plan(db, conn_id, trigger="schedule") == cs_id
     with acting_as("admin1"), db.session() as s:
         sync.configure_source(s, conn_id, settings=settings_for(carrier.url, token="wrong-token"))
     cs = change_set(db, plan(db, conn_id))
-    assert cs.state == "failed" and "refused the credentials (HTTP 401)" in cs.error
+    assert cs.state == "failed" and "拒绝了访问凭据（HTTP 401）" in cs.error
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Device)) == 0
 
@@ -350,7 +350,7 @@ def test_retries_with_backoff_then_succeeds_and_timeouts_are_clear(db, carrier, 
     with acting_as("admin1"), db.session() as s:
         sync.configure_source(s, conn_id, settings=settings_for(carrier.url, timeout_s=0.1, retries=0))
     slow = change_set(db, plan(db, conn_id))
-    assert slow.state == "failed" and "no answer within 0.1 s" in slow.error
+    assert slow.state == "failed" and "0.1 秒内无应答" in slow.error
 
 
 def test_paging_reads_every_page_and_mapping_errors_are_clear(db, carrier, conn_id):
@@ -366,7 +366,7 @@ def test_paging_reads_every_page_and_mapping_errors_are_clear(db, carrier, conn_
     with acting_as("admin1"), db.session() as s:
         sync.configure_source(s, conn_id, settings=settings_for(carrier.url, mapping=mapping))
     cs = change_set(db, plan(db, conn_id))
-    assert cs.state == "failed" and "has no 'devId' (mapping external_id)" in cs.error
+    assert cs.state == "failed" and "没有 'devId' 字段（映射 external_id）" in cs.error
 
 
 def test_identical_pulls_make_one_set_and_a_newer_pull_supersedes(db, carrier, conn_id):
@@ -433,7 +433,7 @@ def test_sources_keep_their_token_and_reject_unknown_settings(db, carrier, conn_
         sync.configure_source(s, conn_id, settings={**settings_for(carrier.url), "token": "******",
                                                     "page_size": 50})
         assert source.secret == TOKEN and source.settings["page_size"] == 50
-        with pytest.raises(Invalid, match="unknown sync source settings: pagesize"):
+        with pytest.raises(Invalid, match="未知的同步源设置：pagesize"):
             sync.configure_source(s, conn_id, settings={"base_url": carrier.url, "pagesize": 5})
         with pytest.raises(Invalid, match="base_url"):
             sync.configure_source(s, conn_id, settings={"base_url": "ftp://x"})

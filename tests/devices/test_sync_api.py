@@ -78,7 +78,7 @@ def test_the_token_is_write_only(client, auth_headers, carrier, conn_id):
     assert r.status_code == 200 and r.json()["outcome"] == "applied"
     r = client.put(f"/api/v1/sync/sources/{conn_id}", json={"settings": {"base_url": carrier.url, "x": 1}},
                    headers=h)
-    assert r.status_code == 422 and "unknown sync source settings: x" in r.json()["detail"]
+    assert r.status_code == 422 and "未知的同步源设置：x" in r.json()["detail"]
     assert client.put("/api/v1/sync/sources/999999", json=source_body(carrier.url), headers=h).status_code == 404
 
 
@@ -135,7 +135,7 @@ def test_a_failing_upstream_is_a_502_and_a_kept_failed_set(client, auth_headers,
     r = client.post(f"/api/v1/sync/sources/{conn_id}/run", headers=h)
     assert r.status_code == 502 and r.headers["content-type"] == "application/problem+json"
     body = r.json()
-    assert "cannot connect" in body["detail"] and body["change_set_id"]
+    assert "无法读取上游设备清单" in body["detail"] and "无法连接" in body["detail"] and body["change_set_id"]
     failed = client.get(f"/api/v1/sync/change-sets/{body['change_set_id']}", headers=h).json()
     assert failed["state"] == "failed" and failed["items"] == []
     src = client.get(f"/api/v1/sync/sources/{conn_id}", headers=h).json()
@@ -211,7 +211,7 @@ def test_console_roles_and_a_failed_pull(client, login, carrier, conn_id):
     r = client.post(f"/console/sync/sources/{conn_id}/run", data={"csrf": csrf}, follow_redirects=False)
     assert r.status_code == 303 and "flash_kind=err" in r.headers["location"]
     page = client.get(r.headers["location"])
-    assert "失败" in page.text and "cannot connect" in page.text and 'id="btn-apply"' not in page.text
+    assert "失败" in page.text and "无法连接" in page.text and 'id="btn-apply"' not in page.text
     cs_url = r.headers["location"].split("?")[0]
 
     login("auditor")

@@ -99,7 +99,9 @@ def test_platform_api_roles_and_masked_secrets(client, auth_headers, server):
                     headers=admin)
     assert r.status_code == 422 and "base_url" in r.text
     r = client.patch(f"/api/v1/dispatch/platforms/{p['id']}", json={"poll_interval_s": 1}, headers=admin)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["detail"] == "poll_interval_s 须在 5–3600 秒之间"
+    r = client.get("/api/v1/dispatch/platforms/999999", headers=admin)
+    assert r.status_code == 404 and r.json()["detail"] == "派单平台 999999 不存在"
     assert client.get("/api/v1/dispatch/platforms", headers=duty).status_code == 200
     assert client.get("/api/v1/dispatch/platforms", headers=auth_headers("street", "310105001")).status_code == 403
 

@@ -176,3 +176,12 @@ def test_console_masks_for_technicians_and_refuses_street(client, make_user, db)
     street = make_user("street", "310105001")
     client.post("/login", data={"username": street, "password": PASSWORD})
     assert client.get("/console/duty").status_code == 403
+
+
+def test_problem_details_are_chinese(client, auth_headers):
+    admin = auth_headers("admin")
+    r = client.get("/api/v1/duty/contacts/999999", headers=admin)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "联系人 999999 不存在"
+    r = client.post("/api/v1/duty/contacts", json={"name": "张三", "phone": "12345"}, headers=admin)
+    assert r.status_code == 422 and r.json()["detail"] == "phone 须为中国大陆 11 位手机号码（如 13800001111）"

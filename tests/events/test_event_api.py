@@ -56,7 +56,7 @@ def test_create_detail_and_pii_masking(client, auth_headers, db):
     listed = client.get("/api/v1/events", headers=auth_headers("auditor")).json()["items"][0]
     assert listed["reporter_phone"] == "138****5678"
     r = client.post("/api/v1/events", json={"category_id": _leaf_id(db, "0101"), "title": "x"}, headers=duty)
-    assert r.status_code == 422 and "leaf" in r.json()["detail"]
+    assert r.status_code == 422 and "不是细类" in r.json()["detail"]
 
 
 def test_transitions_and_conflict_message(client, auth_headers, db):
@@ -196,3 +196,15 @@ def test_category_api(client, auth_headers, db):
 
         assert s.scalar(select(AuditEntry).where(AuditEntry.entity == "event_categories",
                                                  AuditEntry.entity_id == str(new["id"]))) is not None
+
+
+def test_problem_details_are_chinese(client, auth_headers, db):
+    h = auth_headers("manager")
+    r = client.get("/api/v1/events/999999", headers=h)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["title"] == "Not Found" and r.json()["detail"] == "事件 999999 不存在"
+    assert client.get("/api/v1/sla-policies/999999", headers=h).json()["detail"] == "时限策略 #999999 不存在"
+    r = client.get("/api/v1/calendar", headers=h, params={"from": "2026-10-08", "to": "2026-10-01"})
+    assert r.status_code == 422 and r.json()["detail"] == "to 不能早于 from"
+    r = client.patch(f"/api/v1/event-categories/{_leaf_id(db)}", json={}, headers=h)
+    assert r.status_code == 422 and r.json()["detail"] == "没有要修改的内容"

@@ -36,17 +36,17 @@ def test_create_fills_street_grid_number_and_first_transition(db):
 
 def test_create_refusals(db):
     with db.session() as s:
-        with pytest.raises(Invalid, match="not a leaf"):
+        with pytest.raises(Invalid, match="不是细类"):
             _new(s, code="0101")
         with pytest.raises(Invalid, match="source_kind"):
             _new(s, source_kind="fax")
-        with pytest.raises(Invalid, match="both lon and lat"):
+        with pytest.raises(Invalid, match="lon 和 lat 需同时提供"):
             service.create_event(s, category_code="010101", title="x", lon=121.4)
         with pytest.raises(NotFound):
             _new(s, code="999999")
         cat = service.category_by_code(s, "010102")
         service.update_category(s, cat.id, enabled=False)
-        with pytest.raises(Invalid, match="disabled"):
+        with pytest.raises(Invalid, match="已停用"):
             _new(s, code="010102")
 
 
@@ -167,7 +167,7 @@ def test_illegal_transitions_name_current_and_allowed_states(db):
         assert "reported" in exc.value.detail and "accepted" in exc.value.detail and "rejected" in exc.value.detail
         with pytest.raises(Conflict):  # "returned" only from dispatched/in_progress/disposed
             lifecycle.transition(s, eid, "returned", actor="duty1", role="duty", reason="x")
-        with pytest.raises(Invalid, match="unknown state"):
+        with pytest.raises(Invalid, match="未知的状态"):
             lifecycle.transition(s, eid, "done", actor="duty1", role="duty")
         lifecycle.transition(s, eid, "rejected", actor="duty1", role="duty", reason="非本区")
         with pytest.raises(Conflict, match="终态"):

@@ -137,7 +137,7 @@ def test_rule_validation(db):
         with pytest.raises(Invalid, match="没有责任单位"):
             routing.create_rule(s, unit_id=999999)
         r = routing.create_rule(s, category_prefix="03", unit_id=u)
-        with pytest.raises(Invalid, match="unknown fields"):
+        with pytest.raises(Invalid, match="未知字段"):
             routing.update_rule(s, r.id, colour="red")
         with pytest.raises(NotFound):
             routing.get_rule(s, 999999)

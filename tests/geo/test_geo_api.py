@@ -72,20 +72,20 @@ def test_import_real_street_boundary_replaces_approximate(client, auth_headers):
 def test_import_rejects_bad_geojson_with_reasons(client, auth_headers):
     h = auth_headers("manager")
     bad = [
-        ({"type": "FeatureCollection", "features": []}, "no features"),
+        ({"type": "FeatureCollection", "features": []}, "没有要素"),
         ({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "不存在街道"},
                                                       "geometry": {"type": "Point", "coordinates": [121.4, 31.2]}}]},
-         "no street matches"),
+         "匹配的街镇"),
         ({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "310105001"},
                                                       "geometry": {"type": "Point", "coordinates": [121.4, 31.2]}}]},
          "Polygon"),
         ({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "310105001"},
                                                       "geometry": mapping(shapely.box(121.48, 31.23, 121.49, 31.24))}]},
-         "inside 长宁区"),
+         "位于长宁区内的面积不足一半"),
         ({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "310105001"},
                                                       "geometry": mapping(shapely.box(13480000, 3660000, 13490000,
                                                                                       3670000))}]},
-         "longitude/latitude"),
+         "经纬度"),
     ]
     for doc, reason in bad:
         r = client.post("/api/v1/geo/streets/import", json=doc, headers=h)
@@ -138,3 +138,10 @@ def test_district_outline(client, auth_headers):
     d = client.get("/api/v1/geo/district", headers=auth_headers("auditor")).json()
     assert d["code"] == "310105" and d["name"] == "长宁区"
     assert d["outline"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_missing_street_and_unit_are_404_in_chinese(client, auth_headers):
+    h = auth_headers("duty")
+    r = client.get("/api/v1/geo/streets/999999999", headers=h)
+    assert r.status_code == 404 and r.json()["detail"] == "街镇 999999999 不存在"
+    assert client.get("/api/v1/units/999999", headers=h).json()["detail"] == "责任单位 999999 不存在"

@@ -28,7 +28,7 @@ def test_connection_contract(client, auth_headers):
     listed = client.get("/api/v1/connections", headers=h).json()
     assert listed[0]["push_url"] == f"/ingest/{c['id']}", "the token is shown only at creation"
     r = client.post("/api/v1/connections", json={"kind": "nope", "name": "x"}, headers=h)
-    assert r.status_code == 422 and "unknown connector kind" in r.json()["detail"]
+    assert r.status_code == 422 and "未知的连接类型 'nope'" in r.json()["detail"]
     r = client.post("/api/v1/connections", json={"kind": "onenet", "name": "y", "settings": {}}, headers=h)
     assert r.status_code == 422 and "token" in r.json()["detail"]
     assert client.post("/api/v1/connections", json={"kind": "ctwing", "name": "z"},
@@ -133,3 +133,12 @@ def test_ip_allow_list(client, auth_headers):
     assert r.status_code == 403
     assert client.post("/api/v1/connections", json={"kind": "ctwing", "name": "bad", "allowed_ips": ["x"]},
                        headers=h).status_code == 422
+
+
+def test_missing_ids_answer_in_chinese(client, auth_headers):
+    h = auth_headers("admin")
+    r = client.get("/api/v1/connections/999999", headers=h)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "接入连接 999999 不存在"
+    r = client.get("/api/v1/dead-letters/999999", headers=h)
+    assert r.status_code == 404 and r.json()["detail"] == "死信 999999 不存在"

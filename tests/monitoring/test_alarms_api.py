@@ -161,3 +161,16 @@ def test_alarm_detail_street_scope(client, auth_headers, make_user, db):
     _console(client, make_user, "auditor")
     html = client.get(f"/console/alarms/{aid}").text
     assert "处置过程" in html and 'id="comment-form"' not in html  # auditors read only
+
+
+def test_problem_details_are_chinese(client, auth_headers, db):
+    h = auth_headers("admin")
+    r = client.post("/api/v1/alarms/999999/ack", json={}, headers=h)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "告警 999999 不存在"
+    _, aid = _alarm(db, client, h)
+    assert client.post(f"/api/v1/alarms/{aid}/ack", json={}, headers=h).status_code == 200
+    r = client.post(f"/api/v1/alarms/{aid}/ack", json={}, headers=h)
+    assert r.status_code == 409 and r.json()["detail"] == f"告警 {aid} 的状态为 acknowledged，只有 active 状态的告警才能确认"
+    r = client.post(f"/api/v1/alarms/{aid}/clear", json={"reason": " "}, headers=h)
+    assert r.status_code == 422 and r.json()["detail"] == "手动清除告警需要填写原因"

@@ -118,7 +118,7 @@ def test_validation_messages(db):
                                   "condition": {"kind": "threshold", "property": "temperature", "op": ">=",
                                                 "value": 50, "clear_below": 60}})
         assert "规则定义无效" in exc.value.detail and "severity" in exc.value.detail
-        assert "clear_below" in exc.value.detail
+        assert "clear_below 必须是不高于触发值（value）的数字" in exc.value.detail
         for kind, value in (("device", "999999"), ("tag", "scenario:不存在"), ("product", "NOPE"), ("planet", "1")):
             with pytest.raises(Invalid):
                 create_override(s, scope_kind=kind, scope_value=value, mode="disable", rule_id="low_battery")

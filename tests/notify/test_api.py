@@ -99,3 +99,15 @@ def test_notification_log_masks_and_retries(client, auth_headers, db, world, sim
     jobs.run(db, now=utcnow() + timedelta(seconds=1))  # the API queues the retry at the real "now"
     sent = client.get("/api/v1/notifications", params={"state": "sent"}, headers=duty).json()["items"]
     assert len(sent) == 1 and len(sim.sms) == 1
+
+
+def test_problem_details_are_chinese(client, auth_headers):
+    admin = auth_headers("admin")
+    r = client.get("/api/v1/notify/policies/999999", headers=admin)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "通知策略 999999 不存在"
+    r = client.get("/api/v1/notifications", params={"state": "lost"}, headers=admin)
+    assert r.status_code == 422 and r.json()["detail"] == "state 应为以下之一：pending、sent、failed、cancelled"
+    bad = client.post("/api/v1/notify/channels", json={"kind": "wecom", "name": "空密钥", "settings": {"webhook_key": " "}},
+                      headers=admin)
+    assert bad.status_code == 422 and any("webhook_key 不能为空" in e["msg"] for e in bad.json()["errors"])

@@ -27,6 +27,9 @@ def test_panels_api(client, db, auth_headers):
     for path, params in (("/api/v1/screen/panels/nope", {}), ("/api/v1/screen/panels", {"street": "999999999"})):
         r = client.get(path, params=params, headers=duty)
         assert r.status_code == 404 and r.headers["content-type"] == PROBLEM, path
+    assert "未知的大屏面板 'nope'" in client.get("/api/v1/screen/panels/nope", headers=duty).json()["detail"]
+    r = client.get("/api/v1/screen/panels", params={"street": "999999999"}, headers=duty)
+    assert r.json()["detail"] == "街镇 999999999 不存在"
 
     street = auth_headers("street", street_code=sd.b)
     mine = client.get("/api/v1/screen/panels", headers=street).json()

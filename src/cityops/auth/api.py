@@ -24,13 +24,13 @@ def login(request: Request, session, username: str, password: str):
     keys = (f"user:{username}", f"ip:{ip}")
     wait = ctx.limiter.retry_after(*keys)
     if wait:
-        raise HTTPException(429, f"too many failed logins; try again in {wait} s", headers={"Retry-After": str(wait)})
+        raise HTTPException(429, f"登录失败次数过多，请 {wait} 秒后再试", headers={"Retry-After": str(wait)})
     bind_actor(session, Actor(username, ip))
     user = service.authenticate(session, username, password)
     if user is None:
         ctx.limiter.failed(*keys)
         LOGIN_FAILURES.inc()
-        raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "用户名或密码错误", headers={"WWW-Authenticate": "Bearer"})
     ctx.limiter.succeeded(keys[0])
     ttl = ctx.settings.token_ttl_minutes
     token = tokens.issue(ctx.settings.signing_key(), user_id=user.id, username=user.username, role=user.role,

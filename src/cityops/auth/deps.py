@@ -84,9 +84,9 @@ class RoleCheck:
     def __call__(self, request: Request, session: DbSession) -> Principal:
         p = principal_from(request, session, allow_cookie=False)
         if p is None:
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, "需要有效的 Bearer 令牌", headers={"WWW-Authenticate": "Bearer"})
         if p.role not in self.roles:
-            raise HTTPException(403, f"role {p.role!r} may not do this")
+            raise HTTPException(403, f"角色 {p.role!r} 无权执行此操作")
         return p
 
 

@@ -18,28 +18,28 @@ PII_ROLES = frozenset({"admin", "manager", "duty"})
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_LENGTH:
-        raise Invalid(f"password must have at least {MIN_LENGTH} characters")
+        raise Invalid(f"密码至少需要 {MIN_LENGTH} 个字符")
     if password.isdigit() or password.isalpha():
-        raise Invalid("password must mix letters with digits or symbols")
+        raise Invalid("密码须同时包含字母和数字或符号")
 
 
 def create_user(session: Session, *, username: str, role: str, password: str, display_name: str = "",
                 street_code: str | None = None, phone: str | None = None, email: str | None = None) -> User:
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise Invalid("user name must be 1-64 characters without spaces")
+        raise Invalid("用户名须为 1-64 个字符，且不能含空格")
     if role not in ROLES:
-        raise Invalid(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        raise Invalid(f"未知角色 {role!r}；可选角色：{'、'.join(ROLES)}")
     if role == "street":
         if not street_code:
-            raise Invalid("a street user needs a street code")
+            raise Invalid("街镇用户须填写街道编码")
         if session.get(Street, street_code) is None:
-            raise Invalid(f"unknown street code {street_code!r}")
+            raise Invalid(f"未知的街道编码 {street_code!r}")
     elif street_code:
-        raise Invalid("only street users are bound to a street")
+        raise Invalid("只有街镇用户才能绑定街道")
     check_password_strength(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(f"用户 {username!r} 已存在")
     user = User(username=username, role=role, display_name=display_name or username, street_code=street_code,
                 phone=phone, email=email, password_hash=hash_password(password))
     session.add(user)
@@ -63,7 +63,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound("user", user_id)
+        raise NotFound(f"用户 {user_id} 不存在")
     return user
 
 
@@ -80,10 +80,10 @@ def update_user(session: Session, user_id: int, *, role: str | None = None, disp
     new_role = role or user.role
     new_street = street_code if street_code is not None else user.street_code
     if new_role not in ROLES:
-        raise Invalid(f"unknown role {new_role!r}")
+        raise Invalid(f"未知角色 {new_role!r}")
     if new_role == "street":
         if not new_street or session.get(Street, new_street) is None:
-            raise Invalid("a street user needs a valid street code")
+            raise Invalid("街镇用户须填写有效的街道编码")
     else:
         new_street = None
     user.role, user.street_code = new_role, new_street

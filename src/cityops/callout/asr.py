@@ -110,17 +110,17 @@ class VoskRecognizer:
     def __init__(self, model_dir: str | Path, matcher: KeywordMatcher | None = None):
         path = Path(model_dir)
         if not path.is_dir():
-            raise RecognizerUnavailable(f"speech model directory {str(path)!r} does not exist")
+            raise RecognizerUnavailable(f"语音识别模型目录 {str(path)!r} 不存在")
         try:
             import vosk
         except ImportError as exc:
-            raise RecognizerUnavailable("the vosk package is not installed (pip install vosk); "
-                                        "answers can only be given by key press") from exc
+            raise RecognizerUnavailable("未安装 vosk 软件包（pip install vosk），"
+                                        "只能按键作答") from exc
         vosk.SetLogLevel(-1)
         try:
             self._model = vosk.Model(str(path))
         except Exception as exc:  # vosk raises a bare Exception for a bad model
-            raise RecognizerUnavailable(f"cannot load the speech model in {str(path)!r}: {exc}") from exc
+            raise RecognizerUnavailable(f"无法加载 {str(path)!r} 中的语音识别模型：{exc}") from exc
         self._vosk = vosk
         self.matcher = matcher or KeywordMatcher()
 

@@ -188,7 +188,7 @@ def list_lists(session: Session) -> list[CallList]:
 def get_list(session: Session, list_id: int) -> CallList:
     cl = session.get(CallList, list_id)
     if cl is None:
-        raise NotFound("call list", list_id)
+        raise NotFound(f"外呼名单 {list_id} 不存在")
     return cl
 
 
@@ -245,7 +245,7 @@ def add_dnc(session: Session, number: str, scenario: str | None = None, *, reaso
 def remove_dnc(session: Session, dnc_id: int) -> None:
     row = session.get(DoNotCall, dnc_id)
     if row is None:
-        raise NotFound("do-not-call entry", dnc_id)
+        raise NotFound(f"免打扰记录 {dnc_id} 不存在")
     session.delete(row)
     session.flush()
 

@@ -79,7 +79,7 @@ def report(session: Session, kind: str, year: int, month: int | None = None) -> 
 def respond(session: Session, fmt: str, kind: str, year: int, month: int | None = None):
     """The report as JSON, or as a CSV/XLSX attachment (audited)."""
     if fmt not in FORMATS:
-        raise Invalid("format must be json, csv or xlsx（导出格式应为 json、csv 或 xlsx）")
+        raise Invalid("导出格式 format 应为 json、csv 或 xlsx")
     rep, (title, headers, rows), stem = report(session, kind, year, month)
     if fmt == "json":
         return rep

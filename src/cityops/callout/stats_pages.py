@@ -62,6 +62,6 @@ def stats_export(session: DbSession, user: Reader_, kind: str = "year", year: st
                  fmt: Annotated[str, Query(alias="format")] = "xlsx"):
     """The page's download links: the same sheets as /api/v1/callout/stats/*."""
     if fmt not in ("csv", "xlsx"):
-        raise Invalid("format must be csv or xlsx（导出格式应为 csv 或 xlsx）")
+        raise Invalid("导出格式 format 应为 csv 或 xlsx")
     y = _int(year, this_year(), 2000, 2100)
     return respond(session, fmt, kind, y, _int(month, 1, 1, 12) if kind == "days" else None)

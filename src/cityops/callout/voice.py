@@ -63,7 +63,7 @@ def prompt(text: str, codec: str, var_dir: str | os.PathLike, *, voice: str = DE
            rate: int = DEFAULT_RATE) -> bytes:
     """The prompt as G.711 bytes (one byte per 8 kHz sample), rendered once and then cached."""
     if codec not in g711.ENCODERS:
-        raise Invalid(f"codec must be one of {', '.join(CODECS)}, not {codec!r}")
+        raise Invalid(f"codec 应为以下之一：{'、'.join(CODECS)}，而不是 {codec!r}")
     text = _check(text, voice, rate)
     path = cache_path(text, codec, var_dir, voice=voice, rate=rate)
     try:
@@ -96,7 +96,7 @@ def to_wav(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
 def decode(data: bytes, codec: str) -> bytes:
     """G.711 prompt bytes back to 16-bit PCM (what the callee hears), e.g. for `to_wav`."""
     if codec not in g711.DECODERS:
-        raise Invalid(f"codec must be one of {', '.join(CODECS)}, not {codec!r}")
+        raise Invalid(f"codec 应为以下之一：{'、'.join(CODECS)}，而不是 {codec!r}")
     return g711.DECODERS[codec](data)
 
 
@@ -104,7 +104,7 @@ def parse_wav(data: bytes) -> tuple[int, np.ndarray]:
     """(sample rate, mono float samples) from a 16-bit PCM WAV. Tolerates the placeholder sizes
     espeak-ng writes when streaming to stdout (the data chunk runs to the end of the bytes)."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise VoiceUnavailable("espeak-ng did not produce a WAV stream")
+        raise VoiceUnavailable("espeak-ng 没有输出 WAV 音频流")
     pos, fmt = 12, None
     while pos + 8 <= len(data):
         cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
@@ -116,13 +116,13 @@ def parse_wav(data: bytes) -> tuple[int, np.ndarray]:
                 break
             tag, channels, src_rate, _, _, bits = fmt
             if tag != 1 or bits != 16:
-                raise VoiceUnavailable(f"unsupported WAV format (tag {tag}, {bits} bit)")
+                raise VoiceUnavailable(f"不支持的 WAV 格式（tag {tag}，{bits} 位）")
             end = min(body + size, len(data))
             end -= (end - body) % (2 * channels)
             pcm = np.frombuffer(data[body:end], dtype="<i2").astype(np.float64)
             return src_rate, pcm.reshape(-1, channels).mean(axis=1)
         pos = body + size + (size & 1)
-    raise VoiceUnavailable("WAV stream without format or data chunk")
+    raise VoiceUnavailable("WAV 音频流缺少 fmt 块或 data 块")
 
 
 def resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
@@ -155,30 +155,30 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
 def _check(text: str, voice: str, rate: int) -> str:
     text = " ".join(text.split())
     if not text:
-        raise Invalid("prompt text is empty")
+        raise Invalid("提示语为空")
     if len(text) > MAX_TEXT:
-        raise Invalid(f"prompt text is longer than {MAX_TEXT} characters")
+        raise Invalid(f"提示语超过 {MAX_TEXT} 个字符")
     if not voice or not all(c.isalnum() or c in "-_+" for c in voice):
-        raise Invalid(f"invalid voice name {voice!r}")
+        raise Invalid(f"无效的语音名称 {voice!r}")
     if not isinstance(rate, int) or not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
-        raise Invalid(f"rate must be {RATE_RANGE[0]}..{RATE_RANGE[1]} words per minute")
+        raise Invalid(f"语速 rate 应为每分钟 {RATE_RANGE[0]}..{RATE_RANGE[1]} 词")
     return text
 
 
 def _espeak(text: str, voice: str, rate: int) -> bytes:
     exe = shutil.which(ESPEAK)
     if exe is None:
-        raise VoiceUnavailable(f"{ESPEAK} is not installed (Debian: apt-get install espeak-ng); "
-                               "voice prompts cannot be rendered")
+        raise VoiceUnavailable(f"{ESPEAK} 未安装（Debian：apt-get install espeak-ng），"
+                               "无法生成语音提示")
     # Text on stdin, so text starting with "-" is never read as an option.
     try:
         done = subprocess.run([exe, "-v", voice, "-s", str(rate), "--stdout", "--stdin"],
                               input=text.encode(), capture_output=True, timeout=_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise VoiceUnavailable(f"{ESPEAK} failed to run: {exc}") from exc
+        raise VoiceUnavailable(f"{ESPEAK} 无法运行：{exc}") from exc
     err = done.stderr.decode(errors="replace").strip()
     if done.returncode != 0 or not done.stdout:
-        raise VoiceUnavailable(f"{ESPEAK} failed (exit {done.returncode}): {err or 'no output'}")
+        raise VoiceUnavailable(f"{ESPEAK} 执行失败（退出码 {done.returncode}）：{err or '无输出'}")
     return done.stdout
 
 

@@ -29,21 +29,21 @@ ASSET_FIELDS = ("serial", "rack", "ip_address", "status", "warranty_start", "war
 def _only(fields: dict[str, Any], allowed: tuple[str, ...]) -> None:
     extra = sorted(set(fields) - set(allowed))
     if extra:
-        raise Invalid(f"cannot change {', '.join(extra)}; editable: {', '.join(allowed)}")
+        raise Invalid(f"不能修改 {'、'.join(extra)}；可修改的字段：{'、'.join(allowed)}")
 
 
 def _text(value: Any, field: str, max_len: int | None = None) -> str:
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be text")
+        raise Invalid(f"{field} 须为文本")
     value = value.strip()
     if max_len is not None and len(value) > max_len:
-        raise Invalid(f"{field} is longer than {max_len} characters")
+        raise Invalid(f"{field} 超过 {max_len} 个字符")
     return value
 
 
 def _criticality(value: Any) -> str:
     if value not in CRITICALITY:
-        raise Invalid(f"unknown criticality {value!r}; one of: {', '.join(CRITICALITY)}")
+        raise Invalid(f"未知的重要性（criticality）{value!r}；应为以下之一：{'、'.join(CRITICALITY)}")
     return value
 
 
@@ -62,7 +62,7 @@ def list_systems(session: Session) -> list[System]:
 def get_system(session: Session, code: str) -> System:
     system = session.scalar(select(System).where(System.code == code).options(selectinload(System.modules)))
     if system is None:
-        raise NotFound("system", code)
+        raise NotFound(f"系统 {code} 不存在")
     return system
 
 
@@ -95,7 +95,7 @@ def list_modules(session: Session, *, system_code: str | None = None, section: s
 def get_module(session: Session, module_id: int) -> Module:
     module = session.get(Module, module_id)
     if module is None:
-        raise NotFound("module", module_id)
+        raise NotFound(f"模块 {module_id} 不存在")
     return module
 
 
@@ -106,7 +106,7 @@ def check_url(value: Any) -> str:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        raise Invalid(f"health_check_url must be an http(s) URL or empty, not {url!r}")
+        raise Invalid(f"health_check_url 须为 http(s) 地址或留空，而不是 {url!r}")
     return url
 
 
@@ -143,7 +143,7 @@ def list_assets(session: Session, *, line_seq: int | None = None, status: str | 
         query = query.where(HardwareLine.seq == line_seq)
     if status:
         if status not in ASSET_STATUS:
-            raise Invalid(f"unknown asset status {status!r}; one of: {', '.join(ASSET_STATUS)}")
+            raise Invalid(f"未知的资产状态 {status!r}；应为以下之一：{'、'.join(ASSET_STATUS)}")
         query = query.where(Asset.status == status)
     if q and q.strip():
         query = query.where(text_search(q, Asset.asset_tag, Asset.serial, Asset.name, Asset.model))
@@ -156,7 +156,7 @@ def list_assets(session: Session, *, line_seq: int | None = None, status: str | 
 def get_asset(session: Session, asset_id: int) -> Asset:
     asset = session.get(Asset, asset_id)
     if asset is None:
-        raise NotFound("asset", asset_id)
+        raise NotFound(f"硬件资产 {asset_id} 不存在")
     return asset
 
 
@@ -168,7 +168,7 @@ def _serial(session: Session, asset_id: int, value: Any) -> str | None:
         return None  # blank means unknown; NULLs do not collide in the unique index
     other = session.scalar(select(Asset.asset_tag).where(Asset.serial == serial, Asset.id != asset_id))
     if other:
-        raise Conflict(f"serial {serial!r} is already recorded for asset {other}")
+        raise Conflict(f"序列号 {serial!r} 已登记在资产 {other} 上")
     return serial
 
 
@@ -179,20 +179,20 @@ def _ip(value: Any) -> str:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError as exc:
-        raise Invalid(f"ip_address {text!r} is not an IPv4 or IPv6 address") from exc
+        raise Invalid(f"ip_address {text!r} 不是有效的 IPv4 或 IPv6 地址") from exc
 
 
 def _date(value: Any, field: str) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        raise Invalid(f"{field} must be a date, not a date and time")
+        raise Invalid(f"{field} 须为日期，而不是日期加时间")
     if isinstance(value, date):
         return value
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError as exc:
-        raise Invalid(f"{field} {value!r} is not a date (YYYY-MM-DD)") from exc
+        raise Invalid(f"{field} {value!r} 不是日期（YYYY-MM-DD）") from exc
 
 
 def update_asset(session: Session, asset_id: int, **fields: Any) -> Asset:
@@ -208,7 +208,7 @@ def update_asset(session: Session, asset_id: int, **fields: Any) -> Asset:
         clean["ip_address"] = _ip(fields["ip_address"])
     if "status" in fields:
         if fields["status"] not in ASSET_STATUS:
-            raise Invalid(f"unknown asset status {fields['status']!r}; one of: {', '.join(ASSET_STATUS)}")
+            raise Invalid(f"未知的资产状态 {fields['status']!r}；应为以下之一：{'、'.join(ASSET_STATUS)}")
         clean["status"] = fields["status"]
     for key in ("warranty_start", "warranty_end"):
         if key in fields:
@@ -218,7 +218,7 @@ def update_asset(session: Session, asset_id: int, **fields: Any) -> Asset:
     start = clean.get("warranty_start", asset.warranty_start)
     end = clean.get("warranty_end", asset.warranty_end)
     if start and end and end < start:
-        raise Invalid(f"warranty_end {end} is before warranty_start {start}")
+        raise Invalid(f"warranty_end {end} 早于 warranty_start {start}")
     _apply(asset, clean)
     session.flush()
     return asset
@@ -232,11 +232,11 @@ def add_maintenance_record(session: Session, asset_id: int, *, kind: str, summar
     A time without a zone is read as Shanghai time; future times are refused."""
     asset = get_asset(session, asset_id)
     if kind not in MAINTENANCE_KINDS:
-        raise Invalid(f"unknown maintenance kind {kind!r}; one of: {', '.join(MAINTENANCE_KINDS)}")
+        raise Invalid(f"未知的维护类型 {kind!r}；应为以下之一：{'、'.join(MAINTENANCE_KINDS)}")
     summary = _text(summary, "summary")
     performed_by = _text(performed_by, "performed_by", 64)
     if not summary or not performed_by:
-        raise Invalid("summary and performed_by are required")
+        raise Invalid("summary 和 performed_by 为必填项")
     result = _text(result, "result", 128)
     if ticket_id is not None and ticket_id <= 0:
         raise Invalid("工单号须为正整数")
@@ -246,7 +246,7 @@ def add_maintenance_record(session: Session, asset_id: int, *, kind: str, summar
     elif performed_at.tzinfo is None:
         performed_at = performed_at.replace(tzinfo=SHANGHAI)
     if performed_at > now + timedelta(minutes=5):  # small allowance for clock skew
-        raise Invalid("performed_at is in the future")
+        raise Invalid("performed_at 不能是将来的时间")
     performed_at = performed_at.astimezone(timezone.utc)  # SQLite keeps no offset; stored times are UTC
     record = MaintenanceRecord(asset_id=asset.id, kind=kind, summary=summary, performed_by=performed_by,
                                performed_at=performed_at, result=result, created_by=created_by,
@@ -280,7 +280,7 @@ def warranty_report(session: Session, *, today: date, days: int = 60) -> list[As
     """Units still in use whose warranty has ended or ends within `days` days, soonest
     first (HW: one year of maintenance, SVC-4 service period). Retired units are left out."""
     if days < 0:
-        raise Invalid("days must not be negative")
+        raise Invalid("days 不能为负数")
     q = (select(Asset).options(selectinload(Asset.line))
          .where(Asset.warranty_end.is_not(None), Asset.warranty_end <= today + timedelta(days=days),
                 Asset.status != "retired")

@@ -30,11 +30,11 @@ _NO_KEY = object()
 
 
 class NotFound(Problem):
-    """`NotFound("call list", 7)` → "call list 7 does not exist"; with one argument that is the
-    whole message (the console's Chinese texts: `NotFound(f"外呼任务 {id} 不存在")`)."""
+    """`NotFound("外呼名单", 7)` → "外呼名单 7 不存在"; with one argument that is the whole
+    message (`NotFound(f"外呼任务 {id} 不存在")`). People read it: Chinese."""
 
     def __init__(self, what: str, key: Any = _NO_KEY):
-        super().__init__(404, "Not Found", what if key is _NO_KEY else f"{what} {key!r} does not exist")
+        super().__init__(404, "Not Found", what if key is _NO_KEY else f"{what} {key} 不存在")
 
 
 class Conflict(Problem):
@@ -82,5 +82,5 @@ def install(app: FastAPI, html: HtmlRenderer | None = None) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return problem_response(422, "Unprocessable Content", "request validation failed", request.url.path,
+        return problem_response(422, "Unprocessable Content", "请求参数校验未通过", request.url.path,
                                 errors=errors)

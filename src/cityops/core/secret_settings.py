@@ -29,8 +29,9 @@ def validate(model: type[BaseModel], settings: dict[str, Any], *, what: str,
     try:
         parsed = model.model_validate(merged)
     except ValidationError as exc:
-        raise Invalid(f"invalid {what} settings", errors=[{"loc": list(e["loc"]), "msg": e["msg"]}
-                                                          for e in exc.errors()]) from None
+        # pydantic prefixes a validator's own (Chinese) text with "Value error, "; people read it.
+        raise Invalid(f"{what} 的设置无效", errors=[{"loc": list(e["loc"]), "msg": e["msg"].removeprefix("Value error, ")}
+                                                for e in exc.errors()]) from None
     out = {}
     for name in model.model_fields:
         value = getattr(parsed, name)

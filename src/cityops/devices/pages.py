@@ -138,7 +138,7 @@ def connections_create(request: Request, session: DbSession, user: Admin, csrf: 
     try:
         parsed = json.loads(settings or "{}")
         if not isinstance(parsed, dict):
-            raise ValueError("settings must be a JSON object")
+            raise ValueError("设置必须是 JSON 对象")
         ips = [x.strip() for x in allowed_ips.replace("，", ",").split(",") if x.strip()]
         conn = ingest.create_connection(session, kind=kind, name=name, settings=parsed, allowed_ips=ips,
                                         created_by=user.username)
@@ -169,7 +169,7 @@ def dead_letter_page(dl_id: int, request: Request, session: DbSession, user: Sta
     if dl is None:
         from cityops.core.errors import NotFound
 
-        raise NotFound("dead letter", dl_id)
+        raise NotFound(f"死信 #{dl_id} 不存在")
     try:
         text = dl.raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -195,7 +195,7 @@ def dead_letter_action(dl_id: int, action: str, request: Request, session: DbSes
     else:
         from cityops.core.errors import NotFound
 
-        raise NotFound("action", action)
+        raise NotFound(f"操作“{action}”不存在")
     return RedirectResponse(f"/console/dead-letters?flash={msg}&flash_kind={kind}", status_code=303)
 
 

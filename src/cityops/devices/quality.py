@@ -50,11 +50,11 @@ def finding_query(*, scope: str | None = None, check: str | None = None, state: 
     """Findings joined with their devices; `scope` confines a street user to the devices of
     their street."""
     if check and check not in checks.CHECKS:
-        raise Invalid(f"unknown check {check!r}; checks: {', '.join(checks.CHECKS)}")
+        raise Invalid(f"未知检查项“{check}”；可选检查项：{'、'.join(checks.CHECKS)}")
     if state and state not in FINDING_STATES:
-        raise Invalid(f"unknown state {state!r}; states: {', '.join(FINDING_STATES)}")
+        raise Invalid(f"未知状态“{state}”；可选状态：{'、'.join(FINDING_STATES)}")
     if severity and severity not in SEVERITIES:
-        raise Invalid(f"unknown severity {severity!r}; severities: {', '.join(SEVERITIES)}")
+        raise Invalid(f"未知风险等级“{severity}”；可选：{'、'.join(SEVERITIES)}")
     stmt = select(MetadataFinding, Device).join(Device, Device.id == MetadataFinding.device_id)
     if scope:
         stmt = stmt.where(Device.street_code == scope)
@@ -84,11 +84,11 @@ def list_findings(session: Session, *, limit: int = 50, offset: int = 0,
 def get_finding(session: Session, finding_id: int, *, scope: str | None = None) -> MetadataFinding:
     f = session.get(MetadataFinding, finding_id)
     if f is None:
-        raise NotFound("finding", finding_id)
+        raise NotFound(f"纠错记录 #{finding_id} 不存在")
     if scope:
         device = session.get(Device, f.device_id)
         if device is None or device.street_code != scope:
-            raise NotFound("finding", finding_id)
+            raise NotFound(f"纠错记录 #{finding_id} 不存在")
     return f
 
 
@@ -110,9 +110,9 @@ def counts(session: Session, *, scope: str | None = None) -> dict[str, dict[str,
 def _ids(finding_ids: list[int]) -> list[int]:
     ids = sorted({int(i) for i in finding_ids})
     if not ids:
-        raise Invalid("no finding ids given")
+        raise Invalid("未提供纠错记录 ID")
     if len(ids) > MAX_BATCH:
-        raise Invalid(f"at most {MAX_BATCH} findings at a time")
+        raise Invalid(f"一次最多处理 {MAX_BATCH} 条纠错记录")
     return ids
 
 
@@ -120,10 +120,10 @@ def _load_open(session: Session, ids: list[int]) -> list[MetadataFinding]:
     found = {f.id: f for f in session.scalars(select(MetadataFinding).where(MetadataFinding.id.in_(ids)))}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise NotFound("finding", missing[0] if len(missing) == 1 else missing)
+        raise NotFound(f"纠错记录 {'、'.join(f'#{i}' for i in missing)} 不存在")
     closed = [f"#{f.id}（{f.state}）" for f in found.values() if f.state != "open"]
     if closed:
-        raise Conflict(f"only open findings can be decided; already decided: {', '.join(closed)}")
+        raise Conflict(f"只能处理待处理的纠错记录；以下已处理过：{'、'.join(closed)}")
     return [found[i] for i in ids]
 
 
@@ -145,8 +145,8 @@ def accept(session: Session, finding_ids: list[int], note: str = "") -> dict[str
     findings = _load_open(session, ids)
     without = [f"#{f.id}" for f in findings if not f.proposed]
     if without:
-        raise Invalid(f"findings without a proposed correction cannot be accepted: {', '.join(without)}; "
-                      f"correct the device by hand or reject the finding")
+        raise Invalid(f"没有纠错建议的记录不能采纳：{'、'.join(without)}；"
+                      f"请手工修改设备，或驳回该纠错记录")
     actor = current_actor(session).name
     note = (note or "").strip()[:512]
     accepted, skipped, touched = [], [], set()
@@ -299,21 +299,21 @@ def add_gazetteer(session: Session, *, name: str, street_codes: list[str], kind:
     street). An existing deactivated pair is reactivated; an active one is a conflict."""
     name = checks.normalise_address(name)
     if not name or len(name) < 2:
-        raise Invalid("a gazetteer name needs at least two characters")
+        raise Invalid("地名至少需要两个字")
     if len(name) > 64:
-        raise Invalid("a gazetteer name has at most 64 characters")
+        raise Invalid("地名最多 64 个字")
     if kind not in GAZETTEER_KINDS:
-        raise Invalid(f"unknown kind {kind!r}; kinds: {', '.join(GAZETTEER_KINDS)}")
+        raise Invalid(f"未知类型“{kind}”；可选类型：{'、'.join(GAZETTEER_KINDS)}")
     codes = list(dict.fromkeys(c for c in street_codes if c))
     if not codes:
-        raise Invalid("give at least one street")
+        raise Invalid("请至少选择一个街镇")
     for code in codes:
         if session.get(Street, code) is None:
-            raise Invalid(f"unknown street code {code!r}")
+            raise Invalid(f"未知街镇编码“{code}”")
     existing = {e.street_code: e for e in session.scalars(select(GazetteerEntry).where(GazetteerEntry.name == name))}
     active = [c for c in codes if c in existing and existing[c].active]
     if active:
-        raise Conflict(f"{name} is already listed for {', '.join(active)}")
+        raise Conflict(f"地名库中已有“{name}”（{'、'.join(active)}）")
     out = []
     for code in codes:
         e = existing.get(code)
@@ -333,7 +333,7 @@ def add_gazetteer(session: Session, *, name: str, street_codes: list[str], kind:
 def deactivate_gazetteer(session: Session, entry_id: int) -> GazetteerEntry:
     e = session.get(GazetteerEntry, entry_id)
     if e is None:
-        raise NotFound("gazetteer entry", entry_id)
+        raise NotFound(f"地名库条目 {entry_id} 不存在")
     e.active = False
     session.flush()
     return e

@@ -47,13 +47,13 @@ def snapshot(device: Device) -> dict[str, Any]:
 
 def _check_product(fields: dict[str, Any]) -> None:
     if "device_type" in fields and fields["device_type"] not in DEVICE_TYPES:
-        raise Invalid(f"unknown device type {fields['device_type']!r}; types: {', '.join(DEVICE_TYPES)}")
+        raise Invalid(f"未知设备类型“{fields['device_type']}”；可选类型：{'、'.join(DEVICE_TYPES)}")
     if "report_interval_s" in fields and not (10 <= int(fields["report_interval_s"]) <= 7 * 86400):
-        raise Invalid("report interval must be between 10 s and 7 days")
+        raise Invalid("上报周期须在 10 秒至 7 天之间")
     for key in ("properties", "events"):
         for item in fields.get(key) or []:
             if not isinstance(item, dict) or not item.get("identifier"):
-                raise Invalid(f"every entry of {key} needs an identifier")
+                raise Invalid(f"{key} 中的每一项都需要 identifier")
 
 
 def list_products(session: Session) -> list[Product]:
@@ -63,7 +63,7 @@ def list_products(session: Session) -> list[Product]:
 def get_product(session: Session, product_id: int) -> Product:
     p = session.get(Product, product_id)
     if p is None:
-        raise NotFound("product", product_id)
+        raise NotFound(f"产品型号 {product_id} 不存在")
     return p
 
 
@@ -74,7 +74,7 @@ def product_by_code(session: Session, code: str) -> Product | None:
 def create_product(session: Session, *, code: str, name: str, device_type: str, **fields: Any) -> Product:
     _check_product({"device_type": device_type, **fields})
     if product_by_code(session, code):
-        raise Conflict(f"product {code!r} already exists")
+        raise Conflict(f"产品型号 {code} 已存在")
     p = Product(code=code, name=name, device_type=device_type, **fields)
     session.add(p)
     session.flush()
@@ -85,7 +85,7 @@ def update_product(session: Session, product_id: int, **fields: Any) -> Product:
     """A model's definition changes (new fields, renamed points): the version goes up (IOT-4)."""
     unknown = set(fields) - set(PRODUCT_FIELDS)
     if unknown:
-        raise Invalid(f"cannot change {', '.join(sorted(unknown))}")
+        raise Invalid(f"不能修改以下字段：{'、'.join(sorted(unknown))}")
     _check_product(fields)
     p = get_product(session, product_id)
     changed = {k: v for k, v in fields.items() if getattr(p, k) != v}
@@ -107,7 +107,7 @@ def next_codes(session: Session, n: int = 1) -> list[str]:
 def get_device(session: Session, device_id: int, *, scope: str | None = None) -> Device:
     d = session.get(Device, device_id)
     if d is None or (scope and d.street_code != scope):
-        raise NotFound("device", device_id)
+        raise NotFound(f"设备 {device_id} 不存在")
     return d
 
 
@@ -117,37 +117,37 @@ def find_device(session: Session, platform: str, external_id: str) -> Device | N
 
 def _validate(session: Session, f: dict[str, Any], device: Device | None = None) -> None:
     if "status" in f and f["status"] not in LIFECYCLE:
-        raise Invalid(f"unknown status {f['status']!r}; one of: {', '.join(LIFECYCLE)}")
+        raise Invalid(f"未知状态“{f['status']}”；可选：{'、'.join(LIFECYCLE)}")
     if "device_type" in f and f["device_type"] not in DEVICE_TYPES:
-        raise Invalid(f"unknown device type {f['device_type']!r}")
+        raise Invalid(f"未知设备类型“{f['device_type']}”")
     lon, lat = f.get("lon", device.lon if device else None), f.get("lat", device.lat if device else None)
     if (lon is None) != (lat is None):
-        raise Invalid("give both longitude and latitude, or neither")
+        raise Invalid("经度和纬度须同时填写或同时留空")
     if lon is not None and not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise Invalid("longitude must be within ±180 and latitude within ±90")
+        raise Invalid("经度须在 ±180 之间，纬度须在 ±90 之间")
     if f.get("street_code") and session.get(Street, f["street_code"]) is None:
-        raise Invalid(f"unknown street code {f['street_code']!r}")
+        raise Invalid(f"未知街镇编码“{f['street_code']}”")
     if f.get("grid_code") and session.get(Grid, f["grid_code"]) is None:
-        raise Invalid(f"unknown grid code {f['grid_code']!r}")
+        raise Invalid(f"未知网格编码“{f['grid_code']}”")
     if f.get("unit_id") and session.get(ResponsibleUnit, f["unit_id"]) is None:
-        raise Invalid(f"unknown responsible unit {f['unit_id']!r}")
+        raise Invalid(f"未知责任单位 {f['unit_id']}")
     if f.get("product_id") and session.get(Product, f["product_id"]) is None:
-        raise Invalid(f"unknown product {f['product_id']!r}")
+        raise Invalid(f"未知产品型号 {f['product_id']}")
     if f.get("parent_id"):
         parent = session.get(Device, f["parent_id"])
         if parent is None:
-            raise Invalid(f"unknown parent device {f['parent_id']!r}")
+            raise Invalid(f"未知上级设备 {f['parent_id']}")
         if device is not None:  # no cycles: walk up from the new parent
             seen, node = set(), parent
             while node is not None and node.id not in seen:
                 if node.id == device.id:
-                    raise Invalid("a device cannot be its own ancestor")
+                    raise Invalid("设备不能是自身的上级设备（直接或间接）")
                 seen.add(node.id)
                 node = node.parent
     if f.get("imei") and not re.fullmatch(r"\d{15}", str(f["imei"])):
-        raise Invalid(f"IMEI must be 15 digits, got {f['imei']!r}")
+        raise Invalid(f"IMEI 应为 15 位数字，实际为“{f['imei']}”")
     if f.get("report_interval_s") is not None and not (10 <= int(f["report_interval_s"]) <= 7 * 86400):
-        raise Invalid("report interval must be between 10 s and 7 days")
+        raise Invalid("上报周期须在 10 秒至 7 天之间")
 
 
 def _place(session: Session, f: dict[str, Any]) -> None:
@@ -168,17 +168,17 @@ def create_device(session: Session, *, name: str, product_id: int, external_id: 
     product = get_product(session, product_id)
     external_id = str(external_id).strip()
     if not external_id:
-        raise Invalid("external_id (the vendor's own device id) is required")
+        raise Invalid("必须填写 external_id（平台设备ID，即厂商平台自己的设备编号）")
     platform = platform or product.platform
     if not platform:
-        raise Invalid("platform is required when the product names none")
+        raise Invalid("产品型号未指定接入平台时，必须填写 platform")
     f = {"name": name, "product_id": product_id, "external_id": external_id, "platform": platform, **fields}
     f.setdefault("device_type", product.device_type)
     f.setdefault("vendor", product.vendor)
     _validate(session, f)
     _place(session, f)
     if find_device(session, platform, external_id):
-        raise Conflict(f"device {platform}/{external_id} already exists")
+        raise Conflict(f"设备 {platform}/{external_id} 已存在")
     device = Device(code=code or next_codes(session)[0], **f)
     session.add(device)
     session.flush()
@@ -191,7 +191,7 @@ def update_device(session: Session, device_id: int, *, reason: str = "", source:
                   scope: str | None = None, **fields: Any) -> Device:
     unknown = set(fields) - set(DEVICE_FIELDS)
     if unknown:
-        raise Invalid(f"cannot change {', '.join(sorted(unknown))}")
+        raise Invalid(f"不能修改以下字段：{'、'.join(sorted(unknown))}")
     device = get_device(session, device_id, scope=scope)
     _validate(session, fields, device)
     if ("lon" in fields or "lat" in fields) and "street_code" not in fields:
@@ -209,7 +209,7 @@ def update_device(session: Session, device_id: int, *, reason: str = "", source:
     if "platform" in changes or "external_id" in changes:
         other = find_device(session, device.platform, device.external_id)
         if other is not None and other.id != device.id:
-            raise Conflict(f"device {device.platform}/{device.external_id} already exists")
+            raise Conflict(f"设备 {device.platform}/{device.external_id} 已存在")
     if changes:
         device.version += 1
         session.flush()
@@ -276,7 +276,7 @@ def list_devices(session: Session, *, limit: int = 50, offset: int = 0, **filter
 def counts_by(session: Session, column: str, **filters: Any) -> dict[str, int]:
     """Device counts grouped by a column (street_code, device_type, vendor, status …)."""
     if column not in ("street_code", "grid_code", "device_type", "vendor", "platform", "status", "product_id"):
-        raise Invalid(f"cannot group devices by {column!r}")
+        raise Invalid(f"不能按“{column}”对设备分组")
     sub = device_query(**filters).subquery()
     rows = session.execute(select(getattr(sub.c, column), func.count()).group_by(getattr(sub.c, column))).all()
     return {str(k) if k is not None else "": n for k, n in rows}
@@ -294,21 +294,21 @@ def list_tags(session: Session, *, category: str | None = None) -> list[Tag]:
 def get_tag(session: Session, tag_id: int) -> Tag:
     t = session.get(Tag, tag_id)
     if t is None:
-        raise NotFound("tag", tag_id)
+        raise NotFound(f"标签 {tag_id} 不存在")
     return t
 
 
 def create_tag(session: Session, *, category: str, name: str, color: str = "", unit_id: int | None = None,
                description: str = "") -> Tag:
     if category not in TAG_CATEGORIES:
-        raise Invalid(f"unknown tag category {category!r}; one of: {', '.join(TAG_CATEGORIES)}")
+        raise Invalid(f"未知标签类别“{category}”；可选：{'、'.join(TAG_CATEGORIES)}")
     name = name.strip()
     if not name:
-        raise Invalid("a tag needs a name")
+        raise Invalid("标签名称不能为空")
     if session.scalar(select(Tag.id).where(Tag.category == category, Tag.name == name)):
-        raise Conflict(f"tag {category}:{name} already exists")
+        raise Conflict(f"标签 {category}:{name} 已存在")
     if unit_id and session.get(ResponsibleUnit, unit_id) is None:
-        raise Invalid(f"unknown responsible unit {unit_id!r}")
+        raise Invalid(f"未知责任单位 {unit_id}")
     tag = Tag(category=category, name=name, color=color, unit_id=unit_id, description=description)
     session.add(tag)
     session.flush()
@@ -321,7 +321,7 @@ def tag_devices(session: Session, tag_id: int, *, device_ids: list[int] | None =
     Returns how many devices changed; each change is a device version."""
     tag = get_tag(session, tag_id)
     if device_ids is None and not filters:
-        raise Invalid("give device ids or at least one filter (refusing to tag every device by accident)")
+        raise Invalid("请给出设备 ID 或至少一个筛选条件（以免误给全部设备打标签）")
     stmt = device_query(**filters)
     if device_ids is not None:
         stmt = stmt.where(Device.id.in_(device_ids))

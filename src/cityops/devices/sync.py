@@ -103,7 +103,7 @@ class SyncOptions(BaseModel):
     def _lifecycle(cls, value: dict[str, str]) -> dict[str, str]:
         bad = {k: v for k, v in value.items() if v not in LIFECYCLE}
         if bad:
-            raise ValueError(f"status_map values must be one of {', '.join(LIFECYCLE)}: {bad}")
+            raise ValueError(f"status_map 的值应为以下之一：{'、'.join(LIFECYCLE)}；不符合的：{bad}")
         return {str(k).strip().lower(): v for k, v in value.items()}
 
     @field_validator("product_types")
@@ -111,7 +111,7 @@ class SyncOptions(BaseModel):
     def _types(cls, value: dict[str, str]) -> dict[str, str]:
         bad = {k: v for k, v in value.items() if v not in DEVICE_TYPES}
         if bad:
-            raise ValueError(f"product_types values must be device types ({', '.join(DEVICE_TYPES)}): {bad}")
+            raise ValueError(f"product_types 的值应为设备类型（{'、'.join(DEVICE_TYPES)}）；不符合的：{bad}")
         return value
 
 
@@ -127,7 +127,7 @@ def find_source(session: Session, connection_id: int) -> SyncSource | None:
 def get_source(session: Session, connection_id: int) -> SyncSource:
     source = find_source(session, connection_id)
     if source is None:
-        raise NotFound("sync source of connection", connection_id)
+        raise NotFound(f"接入连接 {connection_id} 的同步源不存在")
     return source
 
 
@@ -138,7 +138,7 @@ def list_sources(session: Session) -> list[SyncSource]:
 def _connection(session: Session, connection_id: int) -> Connection:
     conn = session.get(Connection, connection_id)
     if conn is None:
-        raise NotFound("connection", connection_id)
+        raise NotFound(f"接入连接 {connection_id} 不存在")
     return conn
 
 
@@ -147,8 +147,8 @@ def _split(adapter: str, settings: dict[str, Any]) -> tuple[dict[str, Any], dict
     known = set(upstream.get(adapter).Settings.model_fields)
     unknown = sorted(set(settings) - known - set(OPTION_KEYS))
     if unknown:
-        raise Invalid(f"unknown sync source settings: {', '.join(unknown)}; known: "
-                      f"{', '.join(sorted(known | set(OPTION_KEYS)))}")
+        raise Invalid(f"未知的同步源设置：{'、'.join(unknown)}；可用的设置："
+                      f"{'、'.join(sorted(known | set(OPTION_KEYS)))}")
     return ({k: v for k, v in settings.items() if k not in OPTION_KEYS},
             {k: v for k, v in settings.items() if k in OPTION_KEYS})
 
@@ -167,9 +167,9 @@ def configure_source(session: Session, connection_id: int, *, settings: dict[str
     source = find_source(session, connection_id)
     adapter = adapter or (source.adapter if source else upstream.kinds()[0])
     if adapter not in upstream.kinds():
-        raise Invalid(f"unknown device-list adapter {adapter!r}; adapters: {', '.join(upstream.kinds())}")
+        raise Invalid(f"未知的设备清单适配器“{adapter}”；可选适配器：{'、'.join(upstream.kinds())}")
     if source is None and settings is None:
-        raise Invalid("a new sync source needs settings (at least base_url)")
+        raise Invalid("新建同步源需要提供设置（至少包括 base_url）")
     secret_name = (_secret_fields(adapter) or ["token"])[0]
     stored_secret = source.secret if source else ""
     if settings is None:
@@ -183,12 +183,14 @@ def configure_source(session: Session, connection_id: int, *, settings: dict[str
     try:
         parsed = upstream.parse_settings(adapter, {**adapter_part, secret_name: secret or None})
         options = SyncOptions.model_validate(option_part)
-    except (ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        raise Invalid(f"同步设置有误：{upstream.describe_errors(exc)}") from None
+    except ValueError as exc:
         raise Invalid(str(exc)) from None
     clean = parsed.model_dump(mode="json", exclude_unset=True, exclude={secret_name})
     clean.update(options.model_dump(mode="json", exclude_unset=True))
     if interval_s is not None and not (MIN_INTERVAL_S <= int(interval_s) <= MAX_INTERVAL_S):
-        raise Invalid(f"interval_s must be between {MIN_INTERVAL_S} s and {MAX_INTERVAL_S} s (7 days)")
+        raise Invalid(f"interval_s 须在 {MIN_INTERVAL_S} 秒至 {MAX_INTERVAL_S} 秒（7 天）之间")
     if source is None:
         source = SyncSource(connection_id=connection_id, adapter=adapter, settings=clean, secret=secret,
                             enabled=True if enabled is None else enabled,
@@ -598,7 +600,7 @@ def plan_sync(session: Session, connection_id: int, *, trigger: str = "manual",
     try:
         cfg, options = _adapter_settings(source)
     except (ValueError, ValidationError, Problem) as exc:
-        return _failed(session, source, f"sync source settings are invalid: {exc}", trigger, actor)
+        return _failed(session, source, f"同步源设置无效：{exc}", trigger, actor)
     src = adapter or upstream.get(source.adapter)
     try:
         devices = src.fetch(cfg)
@@ -659,7 +661,7 @@ def plan_sync(session: Session, connection_id: int, *, trigger: str = "manual",
 def get_change_set(session: Session, change_set_id: int) -> ChangeSet:
     cs = session.get(ChangeSet, change_set_id)
     if cs is None:
-        raise NotFound("change set", change_set_id)
+        raise NotFound(f"变更集 #{change_set_id} 不存在")
     return cs
 
 
@@ -671,7 +673,7 @@ def change_items(session: Session, change_set_id: int) -> list[ChangeItem]:
 def list_change_sets(session: Session, *, connection_id: int | None = None, state: str | None = None,
                      limit: int = 50, offset: int = 0) -> tuple[list[ChangeSet], int]:
     if state and state not in SET_STATES:
-        raise Invalid(f"unknown state {state!r}; states: {', '.join(SET_STATES)}")
+        raise Invalid(f"未知状态“{state}”；可选状态：{'、'.join(SET_STATES)}")
     q = select(ChangeSet)
     if connection_id:
         q = q.where(ChangeSet.connection_id == connection_id)
@@ -688,7 +690,7 @@ def _locked(session: Session, change_set_id: int) -> ChangeSet:
     cs = session.scalars(select(ChangeSet).where(ChangeSet.id == change_set_id).with_for_update()
                          .execution_options(populate_existing=True)).first()
     if cs is None:
-        raise NotFound("change set", change_set_id)
+        raise NotFound(f"变更集 #{change_set_id} 不存在")
     return cs
 
 
@@ -697,8 +699,7 @@ _STATE_WORDS = {"applied": "已应用", "rejected": "已驳回", "rolled_back": 
 
 
 def _refuse(cs: ChangeSet, verb: str) -> Conflict:
-    return Conflict(f"change set #{cs.id} is {cs.state} ({_STATE_WORDS.get(cs.state, cs.state)}); "
-                    f"it cannot be {verb}")
+    return Conflict(f"变更集 #{cs.id} 当前为 {cs.state}（{_STATE_WORDS.get(cs.state, cs.state)}），不能{verb}")
 
 
 def _product_for(session: Session, platform: str, key: str) -> Product | None:
@@ -819,7 +820,7 @@ def apply(session: Session, change_set_id: int, actor: str | None = None, *, not
     actor = actor or current_actor(session).name
     cs = _locked(session, change_set_id)
     if cs.state != "proposed":
-        raise _refuse(cs, "applied")
+        raise _refuse(cs, "应用")
     conn = _connection(session, cs.connection_id)
     source = find_source(session, cs.connection_id)
     try:
@@ -857,7 +858,7 @@ def reject(session: Session, change_set_id: int, actor: str | None = None, *, no
     changes does not propose them again)."""
     cs = _locked(session, change_set_id)
     if cs.state != "proposed":
-        raise _refuse(cs, "rejected")
+        raise _refuse(cs, "驳回")
     cs.state, cs.decided_by, cs.decided_at = "rejected", actor or current_actor(session).name, utcnow()
     cs.note = note[:512]
     session.flush()
@@ -894,13 +895,13 @@ def rollback(session: Session, change_set_id: int, actor: str | None = None, *, 
     actor = actor or current_actor(session).name
     cs = _locked(session, change_set_id)
     if cs.state != "applied":
-        raise _refuse(cs, "rolled back")
+        raise _refuse(cs, "回滚")
     items = [i for i in change_items(session, cs.id) if i.applied]
     conflicts = rollback_conflicts(session, cs, items)
     if conflicts and not force:
-        more = "" if len(conflicts) <= 20 else f" … and {len(conflicts) - 20} more"
-        raise Conflict("changed again after the set was applied, a rollback would overwrite it: "
-                       + "; ".join(conflicts[:20]) + more + " (roll back with force to overwrite)")
+        more = "" if len(conflicts) <= 20 else f"……另有 {len(conflicts) - 20} 项"
+        raise Conflict("变更集应用后以下内容又被修改过，回滚会覆盖这些修改："
+                       + "；".join(conflicts[:20]) + more + "（如确需覆盖，请以 force 强制回滚）")
     reason = f"回滚同步变更集 #{cs.id}"
     for item in reversed(items):
         if item.action == "create":

@@ -169,7 +169,7 @@ def run_source(connection_id: int, session: DbSession, _: Writer):
     source_row = sync.get_source(session, connection_id)
     if cs is not None and cs.state == "failed":
         session.commit()  # keep the failed set and the source's error for the console
-        raise Problem(502, "Bad Gateway", f"the upstream device list could not be read: {cs.error}",
+        raise Problem(502, "Bad Gateway", f"无法读取上游设备清单：{cs.error}",
                       change_set_id=cs.id)
     return RunOut(outcome=source_row.last_outcome,
                   change_set=ChangeSetOut.model_validate(cs) if cs is not None else None)

@@ -152,7 +152,7 @@ def change_set_action(change_set_id: int, action: str, request: Request, session
             sync.rollback(session, change_set_id, user.username, note=note.strip(), force=force == "1")
             msg, kind = "已回滚", "ok"
         else:
-            raise NotFound("action", action)
+            raise NotFound(f"操作“{action}”不存在")
     except Problem as exc:
         if exc.status == 404:
             raise

@@ -143,7 +143,7 @@ class HttpJsonSettings(BaseModel):
     def _url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise ValueError("base_url must be an http:// or https:// URL")
+            raise ValueError("base_url 必须是 http:// 或 https:// 开头的网址")
         return value
 
     @field_validator("devices_path", "products_path")
@@ -157,7 +157,7 @@ class HttpJsonSettings(BaseModel):
     def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = set(value) - set(DEVICE_FIELDS)
         if unknown:
-            raise ValueError(f"unknown mapped fields {sorted(unknown)}; fields: {', '.join(DEVICE_FIELDS)}")
+            raise ValueError(f"未知的映射字段 {sorted(unknown)}；可用字段：{'、'.join(DEVICE_FIELDS)}")
         return value
 
     @field_validator("product_mapping")
@@ -165,7 +165,7 @@ class HttpJsonSettings(BaseModel):
     def _product_mapping(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = set(value) - set(PRODUCT_FIELDS)
         if unknown:
-            raise ValueError(f"unknown mapped fields {sorted(unknown)}; fields: {', '.join(PRODUCT_FIELDS)}")
+            raise ValueError(f"未知的映射字段 {sorted(unknown)}；可用字段：{'、'.join(PRODUCT_FIELDS)}")
         return value
 
     def device_map(self) -> dict[str, str]:
@@ -256,10 +256,10 @@ class HttpJsonSource:
             try:
                 r = client.get(url, params=params)
             except httpx.TimeoutException:
-                last = f"no answer within {s.timeout_s:g} s"
+                last = f"{s.timeout_s:g} 秒内无应答"
                 continue
             except httpx.TransportError as exc:
-                last = f"cannot connect ({type(exc).__name__}: {exc})"
+                last = f"无法连接（{type(exc).__name__}: {exc}）"
                 continue
             if r.status_code >= 500 or r.status_code == 429:
                 last = f"HTTP {r.status_code}"
@@ -268,24 +268,24 @@ class HttpJsonSource:
                     self._sleep(min(retry_after, 30.0))
                 continue
             if r.status_code in (401, 403):
-                raise UpstreamError(f"{url} refused the credentials (HTTP {r.status_code}); check the API token",
+                raise UpstreamError(f"{url} 拒绝了访问凭据（HTTP {r.status_code}）；请检查 API 令牌（token）",
                                     r.status_code)
             if r.status_code == 404:
-                raise UpstreamError(f"{url} does not exist (HTTP 404); check base_url and the path", 404)
+                raise UpstreamError(f"{url} 不存在（HTTP 404）；请检查 base_url 和路径", 404)
             if r.status_code != 200:
-                raise UpstreamError(f"{url} answered HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+                raise UpstreamError(f"{url} 返回 HTTP {r.status_code}：{r.text[:200]}", r.status_code)
             try:
                 body = r.json()
             except ValueError:
-                raise UpstreamError(f"{url} did not answer JSON (content-type "
-                                    f"{r.headers.get('content-type', '?')!r}): {r.text[:120]!r}") from None
+                raise UpstreamError(f"{url} 返回的不是 JSON（content-type "
+                                    f"{r.headers.get('content-type', '?')!r}）：{r.text[:120]!r}") from None
             if s.code_field:
                 code = dig(body, s.code_field, _MISSING)
                 if code is not _MISSING and code not in s.ok_codes:
-                    raise UpstreamError(f"{url}: the platform reported error {code!r}: "
-                                        f"{dig(body, s.message_field, '') or 'no message'}")
+                    raise UpstreamError(f"{url}：平台返回错误 {code!r}："
+                                        f"{dig(body, s.message_field, '') or '无错误说明'}")
             return body
-        raise UpstreamError(f"{url} failed after {attempts} attempt(s): {last}")
+        raise UpstreamError(f"{url} 尝试 {attempts} 次后仍失败：{last}")
 
     def _pages(self, s: HttpJsonSettings, path: str, what: str) -> list[dict[str, Any]]:
         """Every record of a paged list; raises when the list changed while it was read."""
@@ -301,31 +301,31 @@ class HttpJsonSource:
                 if items is _MISSING or items is None:
                     items = []  # some platforms drop the list on an empty page
                 if not isinstance(items, list):
-                    raise UpstreamError(f"{url}: {s.items_field or 'the body'} is not a list of {what}; "
-                                        "check items_field")
+                    raise UpstreamError(f"{url}：{s.items_field or '响应体'} 不是{what}列表；"
+                                        "请检查 items_field")
                 for i, item in enumerate(items):
                     if not isinstance(item, dict):
-                        raise UpstreamError(f"{url} page {page}: entry {i + 1} is not a JSON object")
+                        raise UpstreamError(f"{url} 第 {page} 页：第 {i + 1} 项不是 JSON 对象")
                 records.extend(items)
                 if s.total_field:
                     raw_total = dig(body, s.total_field, None)
                     page_total = _number(raw_total)
                     if page_total is None:
-                        raise UpstreamError(f"{url}: no number at {s.total_field!r}; set total_field "
-                                            "(or \"\" when the platform gives no total)")
+                        raise UpstreamError(f"{url}：{s.total_field!r} 处没有数字；请设置 total_field"
+                                            "（平台不提供总数时设为 \"\"）")
                     if total is not None and int(page_total) != total:
-                        raise UpstreamError(f"{url}: the {what} list changed while it was read (total {total} → "
-                                            f"{int(page_total)}); it will be read again on the next run")
+                        raise UpstreamError(f"{url}：读取期间{what}列表发生了变化（总数 {total} → "
+                                            f"{int(page_total)}）；下次运行时将重新读取")
                     total = int(page_total)
                     if len(records) >= total or not items:
                         break
                 elif len(items) < s.page_size:
                     break
             else:
-                raise UpstreamError(f"{url}: more than {s.max_pages} pages of {what}; raise max_pages or page_size")
+                raise UpstreamError(f"{url}：{what}超过 {s.max_pages} 页；请调大 max_pages 或 page_size")
         if total is not None and len(records) != total:
-            raise UpstreamError(f"{url}: read {len(records)} {what} but the platform says {total}; "
-                                "the list changed while it was read, or paging is misconfigured")
+            raise UpstreamError(f"{url}：读取到 {len(records)} 条{what}，但平台给出的总数为 {total}；"
+                                "列表在读取期间发生了变化，或分页设置有误")
         return records
 
     # -- records --
@@ -336,8 +336,8 @@ class HttpJsonSource:
 
         external_id = _text(get("external_id"))
         if not external_id:
-            raise UpstreamError(f"device record {i + 1} has no {m.get('external_id')!r} (mapping external_id); "
-                                f"its fields: {', '.join(sorted(record))[:200]}")
+            raise UpstreamError(f"第 {i + 1} 条设备记录没有 {m.get('external_id')!r} 字段（映射 external_id）；"
+                                f"该记录的字段：{', '.join(sorted(record))[:200]}")
         lon, lat = _number(get("lon")), _number(get("lat"))
         if lon is None or lat is None or (lon == 0 and lat == 0):
             lon = lat = None
@@ -362,12 +362,12 @@ class HttpJsonSource:
     def fetch(self, settings: HttpJsonSettings) -> list[UpstreamDevice]:
         m = settings.device_map()
         out, seen = [], set()
-        records = self._pages(settings, settings.devices_path, "devices")
+        records = self._pages(settings, settings.devices_path, "设备")
         for i, record in enumerate(records):
             d = self._device(settings, m, record, i)
             if d.external_id in seen:
-                raise UpstreamError(f"device {d.external_id!r} is listed twice; the list changed while it was "
-                                    "read, or paging is misconfigured (check page_param/first_page)")
+                raise UpstreamError(f"设备 {d.external_id!r} 出现了两次；列表在读取期间发生了变化，"
+                                    "或分页设置有误（请检查 page_param/first_page）")
             seen.add(d.external_id)
             out.append(d)
         warnings = []
@@ -382,11 +382,11 @@ class HttpJsonSource:
             return []
         m = settings.product_map()
         out: dict[str, UpstreamProduct] = {}
-        for i, record in enumerate(self._pages(settings, settings.products_path, "products")):
+        for i, record in enumerate(self._pages(settings, settings.products_path, "产品型号")):
             key = _text(dig(record, m["product_key"]))
             if not key:
-                raise UpstreamError(f"product record {i + 1} has no {m['product_key']!r} "
-                                    "(product_mapping product_key)")
+                raise UpstreamError(f"第 {i + 1} 条型号记录没有 {m['product_key']!r} 字段"
+                                    "（product_mapping 的 product_key）")
             props = []
             raw_props = dig(record, m["properties"]) if m.get("properties") else None
             for p in raw_props if isinstance(raw_props, list) else []:
@@ -422,10 +422,18 @@ def get(kind: str) -> DeviceListSource:
         raise KeyError(f"unknown device-list adapter {kind!r}; adapters: {', '.join(kinds())}") from None
 
 
+def describe_errors(exc: ValidationError) -> str:
+    """Every problem of a settings validation in one line ("field: message; …")."""
+    def msg(e: Any) -> str:
+        text = e["msg"]
+        return text.removeprefix("Value error, ") if e.get("type") == "value_error" else text
+
+    return "；".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}：{msg(e)}" for e in exc.errors())
+
+
 def parse_settings(kind: str, settings: dict[str, Any]) -> BaseModel:
     """The adapter's settings model, or ValueError with every problem in one message."""
     try:
         return get(kind).Settings.model_validate(settings or {})
     except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{kind} settings: {errors}") from exc
+        raise ValueError(f"{kind} 设置有误：{describe_errors(exc)}") from exc

@@ -210,7 +210,7 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
     """Send a failed or waiting message again at once (after fixing settings or data)."""
     m = session.get(DispatchOutbox, outbox_id)
     if m is None:
-        raise NotFound("dispatch message", outbox_id)
+        raise NotFound(f"派单消息 {outbox_id} 不存在")
     if m.state not in ("failed", "pending"):
         raise Conflict(f"消息状态为 {m.state}，不能重试")
     m.state, m.next_attempt_at = "pending", now or utcnow()
@@ -226,7 +226,7 @@ def cancel(session: Session, outbox_id: int, *, actor: str, reason: str) -> Disp
     """Give up a message (the work order was placed by phone, or is no longer wanted)."""
     m = session.get(DispatchOutbox, outbox_id)
     if m is None:
-        raise NotFound("dispatch message", outbox_id)
+        raise NotFound(f"派单消息 {outbox_id} 不存在")
     if m.state not in ("failed", "pending"):
         raise Conflict(f"消息状态为 {m.state}，不能取消")
     reason = (reason or "").strip()
@@ -249,4 +249,4 @@ def act(session: Session, outbox_id: int, action: str, *, actor: str, reason: st
     if action == "cancel":
         cancel(session, outbox_id, actor=actor, reason=reason)
         return "已取消"
-    raise Invalid(f"unknown action {action!r}; retry or cancel")
+    raise Invalid(f"未知操作 {action!r}；应为 retry 或 cancel")

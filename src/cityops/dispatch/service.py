@@ -48,7 +48,7 @@ def list_platforms(session: Session) -> list[DispatchPlatform]:
 def get_platform(session: Session, platform_id: int) -> DispatchPlatform:
     p = session.get(DispatchPlatform, platform_id)
     if p is None:
-        raise NotFound("dispatch platform", platform_id)
+        raise NotFound(f"派单平台 {platform_id} 不存在")
     return p
 
 
@@ -70,26 +70,26 @@ def _check(session: Session, values: dict[str, Any], current: DispatchPlatform |
     if "name" in values:
         values["name"] = (values["name"] or "").strip()
         if not values["name"]:
-            raise Invalid("a platform needs a name")
+            raise Invalid("派单平台须填写名称")
         clash = session.scalar(select(DispatchPlatform.id).where(DispatchPlatform.name == values["name"]))
         if clash is not None and (current is None or clash != current.id):
-            raise Conflict(f"a platform named {values['name']!r} exists already")
+            raise Conflict(f"已存在名为 {values['name']!r} 的派单平台")
     if "poll_interval_s" in values and not 5 <= int(values["poll_interval_s"]) <= 3600:
-        raise Invalid("poll_interval_s must be between 5 and 3600 seconds")
+        raise Invalid("poll_interval_s 须在 5–3600 秒之间")
     if "status_check_after_min" in values and not 1 <= int(values["status_check_after_min"]) <= 7 * 24 * 60:
-        raise Invalid("status_check_after_min must be between 1 minute and one week")
+        raise Invalid("status_check_after_min 须在 1 分钟到一周之间")
     url = values.get("callback_base_url")
     if url and not url.startswith(("http://", "https://")):
-        raise Invalid("callback_base_url must start with http:// or https://")
+        raise Invalid("callback_base_url 须以 http:// 或 https:// 开头")
 
 
 def create_platform(session: Session, *, name: str, kind: str, settings: dict[str, Any],
                     callback_secret: str | None = None, **options: Any) -> DispatchPlatform:
     if kind not in registry.kinds():
-        raise Invalid(f"unknown platform kind {kind!r}; one of: {', '.join(registry.kinds())}")
+        raise Invalid(f"未知的平台类型 {kind!r}；应为以下之一：{'、'.join(registry.kinds())}")
     unknown = set(options) - set(FIELDS)
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知字段：{'、'.join(sorted(unknown))}")
     values = {"name": name, **options}
     _check(session, values, None)
     model = registry.get(kind).Settings
@@ -106,8 +106,8 @@ def update_platform(session: Session, platform_id: int, **changes: Any) -> Dispa
     p = get_platform(session, platform_id)
     unknown = set(changes) - set(FIELDS) - {"kind"}
     if unknown or changes.get("kind", p.kind) != p.kind:
-        raise Invalid("the kind of a platform cannot change; create another one" if not unknown
-                      else f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid("派单平台的类型不能修改；请另建一个平台" if not unknown
+                      else f"未知字段：{'、'.join(sorted(unknown))}")
     changes.pop("kind", None)
     _check(session, changes, p)
     if "settings" in changes:

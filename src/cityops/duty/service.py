@@ -34,24 +34,24 @@ def list_teams(session: Session, *, active_only: bool = False) -> list[Team]:
 def get_team(session: Session, code: str) -> Team:
     team = session.get(Team, code)
     if team is None:
-        raise NotFound("duty team", code)
+        raise NotFound(f"值班组 {code!r} 不存在")
     return team
 
 
 def _check_team_refs(session: Session, unit_id: int | None, manager_id: int | None) -> None:
     if unit_id is not None and session.get(ResponsibleUnit, unit_id) is None:
-        raise Invalid(f"unknown responsible unit {unit_id}")
+        raise Invalid(f"未知的责任单位 {unit_id}")
     if manager_id is not None and session.get(Contact, manager_id) is None:
-        raise Invalid(f"unknown contact {manager_id} as team manager")
+        raise Invalid(f"值班组负责人：未知的联系人 {manager_id}")
 
 
 def create_team(session: Session, *, code: str, name: str, unit_id: int | None = None,
                 manager_id: int | None = None, active: bool = True) -> Team:
     code = code.strip()
     if not code or not name.strip():
-        raise Invalid("a team needs a code and a name")
+        raise Invalid("值班组须有代码和名称")
     if session.get(Team, code) is not None:
-        raise Conflict(f"team {code!r} exists already")
+        raise Conflict(f"值班组 {code!r} 已存在")
     _check_team_refs(session, unit_id, manager_id)
     team = Team(code=code, name=name.strip(), unit_id=unit_id, manager_id=manager_id, active=active)
     session.add(team)
@@ -63,7 +63,7 @@ def update_team(session: Session, code: str, **fields: Any) -> Team:
     team = get_team(session, code)
     unknown = set(fields) - {"name", "unit_id", "manager_id", "active"}
     if unknown:
-        raise Invalid(f"unknown team fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知的值班组字段：{'、'.join(sorted(unknown))}")
     _check_team_refs(session, fields.get("unit_id"), fields.get("manager_id"))
     for k, v in fields.items():
         if v is None and k in ("name", "active"):
@@ -83,24 +83,24 @@ def delete_team(session: Session, code: str) -> None:
 def _clean_contact(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
     out = {k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()}
     if "name" in out and not out["name"]:
-        raise Invalid("a contact needs a name")
+        raise Invalid("联系人须有姓名")
     if out.get("phone"):
         mobile = normalize_mobile(out["phone"])
         if mobile is None:
-            raise Invalid("phone must be a mainland 11-digit mobile number (e.g. 13800001111)")
+            raise Invalid("phone 须为中国大陆 11 位手机号码（如 13800001111）")
         out["phone"] = mobile
     if out.get("email") and "@" not in out["email"]:
-        raise Invalid(f"not an e-mail address: {out['email']!r}")
+        raise Invalid(f"不是有效的电子邮件地址：{out['email']!r}")
     if "username" in out:
         out["username"] = out["username"] or None
         if out["username"] and session.scalar(select(User.id).where(User.username == out["username"])) is None:
-            raise Invalid(f"no user account {out['username']!r}")
+            raise Invalid(f"用户账号 {out['username']!r} 不存在")
     if "team_code" in out:
         out["team_code"] = out["team_code"] or None
         if out["team_code"]:
             get_team(session, out["team_code"])
     if out.get("unit_id") is not None and session.get(ResponsibleUnit, out["unit_id"]) is None:
-        raise Invalid(f"unknown responsible unit {out['unit_id']}")
+        raise Invalid(f"未知的责任单位 {out['unit_id']}")
     return out
 
 
@@ -116,17 +116,17 @@ def list_contacts(session: Session, *, team: str | None = None, active_only: boo
 def get_contact(session: Session, contact_id: int) -> Contact:
     c = session.get(Contact, contact_id)
     if c is None:
-        raise NotFound("contact", contact_id)
+        raise NotFound(f"联系人 {contact_id} 不存在")
     return c
 
 
 def create_contact(session: Session, *, name: str, **fields: Any) -> Contact:
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
-        raise Invalid(f"unknown contact fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知的联系人字段：{'、'.join(sorted(unknown))}")
     data = _clean_contact(session, {"name": name, **fields})
     if not (data.get("phone") or data.get("email") or data.get("wecom_userid")):
-        raise Invalid("a contact needs at least one way to be reached: phone, e-mail or WeCom userid")
+        raise Invalid("联系人至少需要一种联系方式：手机号、电子邮件或企业微信 userid")
     contact = Contact(**{k: v for k, v in data.items() if v is not None or k in ("username", "team_code")})
     session.add(contact)
     session.flush()
@@ -137,7 +137,7 @@ def update_contact(session: Session, contact_id: int, **fields: Any) -> Contact:
     contact = get_contact(session, contact_id)
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
-        raise Invalid(f"unknown contact fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知的联系人字段：{'、'.join(sorted(unknown))}")
     for k, v in _clean_contact(session, fields).items():
         if v is None and k in ("name", "active"):
             continue  # null means "unchanged" for required fields
@@ -159,16 +159,16 @@ def delete_contact(session: Session, contact_id: int) -> None:
 def _check_shift(session: Session, *, contact_id: int, team_code: str, role: str, starts_at: datetime,
                  ends_at: datetime, shift_id: int | None = None) -> None:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise Invalid("give shift times with their UTC offset")
+        raise Invalid("班次时间须带时区（UTC 偏移）")
     if ends_at <= starts_at:
-        raise Invalid("a shift must end after it starts")
+        raise Invalid("班次结束时间须晚于开始时间")
     if ends_at - starts_at > MAX_SHIFT:
-        raise Invalid("a shift may last at most 7 days; plan longer periods as several shifts")
+        raise Invalid("一个班次最长 7 天；更长的时段请分成多个班次")
     if role not in SHIFT_ROLES:
-        raise Invalid(f"role must be one of {', '.join(SHIFT_ROLES)}")
+        raise Invalid(f"role 应为以下之一：{'、'.join(SHIFT_ROLES)}")
     contact = get_contact(session, contact_id)
     if not contact.active:
-        raise Invalid(f"contact {contact.name} is inactive")
+        raise Invalid(f"联系人 {contact.name} 已停用")
     get_team(session, team_code)
     q = select(Shift.id).where(Shift.contact_id == contact_id, Shift.team_code == team_code,
                                Shift.starts_at < ends_at, Shift.ends_at > starts_at)
@@ -176,7 +176,7 @@ def _check_shift(session: Session, *, contact_id: int, team_code: str, role: str
         q = q.where(Shift.id != shift_id)
     clash = session.scalar(q)
     if clash is not None:
-        raise Conflict(f"{contact.name} already has an overlapping shift in team {team_code} (#{clash})")
+        raise Conflict(f"{contact.name} 在值班组 {team_code} 已有时间重叠的班次（#{clash}）")
 
 
 def create_shift(session: Session, *, contact_id: int, team_code: str, starts_at: datetime, ends_at: datetime,
@@ -192,7 +192,7 @@ def create_shift(session: Session, *, contact_id: int, team_code: str, starts_at
 def get_shift(session: Session, shift_id: int) -> Shift:
     shift = session.get(Shift, shift_id)
     if shift is None:
-        raise NotFound("shift", shift_id)
+        raise NotFound(f"班次 {shift_id} 不存在")
     return shift
 
 
@@ -201,7 +201,7 @@ def update_shift(session: Session, shift_id: int, **fields: Any) -> Shift:
     shift = get_shift(session, shift_id)
     unknown = set(fields) - {"contact_id", "team_code", "role", "starts_at", "ends_at", "note", "post"}
     if unknown:
-        raise Invalid(f"unknown shift fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知的班次字段：{'、'.join(sorted(unknown))}")
     merged = {k: fields.get(k, getattr(shift, k)) for k in ("contact_id", "team_code", "role", "starts_at", "ends_at")}
     _check_shift(session, shift_id=shift_id, **merged)
     for k, v in fields.items():
@@ -219,7 +219,7 @@ def list_shifts(session: Session, *, start: datetime, end: datetime, team: str |
                 contact_id: int | None = None) -> list[Shift]:
     """Shifts overlapping [start, end)."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise Invalid("give times with their UTC offset")
+        raise Invalid("时间须带时区（UTC 偏移）")
     q = select(Shift).where(Shift.starts_at < end, Shift.ends_at > start)
     if team:
         q = q.where(Shift.team_code == team)
@@ -234,7 +234,7 @@ def on_duty(session: Session, *, team: str | None = None, at: datetime | None = 
     teams, leaders first."""
     at = at or utcnow()
     if at.tzinfo is None:
-        raise Invalid("give the time with its UTC offset")
+        raise Invalid("时间须带时区（UTC 偏移）")
     q = (select(Shift, Contact).join(Contact, Contact.id == Shift.contact_id)
          .join(Team, Team.code == Shift.team_code)
          .where(Shift.starts_at <= at, Shift.ends_at > at, Contact.active.is_(True), Team.active.is_(True)))

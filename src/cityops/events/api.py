@@ -137,5 +137,5 @@ def create_category(body: CategoryIn, session: DbSession, p: CategoryWriter):
 def update_category(category_id: int, body: CategoryPatch, session: DbSession, p: CategoryWriter):
     fields = body.model_dump(exclude_unset=True)
     if not fields:
-        raise Invalid("nothing to change")
+        raise Invalid("没有要修改的内容")
     return CategoryOut.model_validate(service.update_category(session, category_id, **fields))

@@ -68,7 +68,7 @@ def list_policies(session: Session) -> list[IntakePolicy]:
 def get_policy(session: Session, policy_id: int) -> IntakePolicy:
     p = session.get(IntakePolicy, policy_id)
     if p is None:
-        raise NotFound("intake policy", policy_id)
+        raise NotFound(f"立案策略 {policy_id} 不存在")
     return p
 
 
@@ -98,19 +98,19 @@ def _check_policy(session: Session, v: dict[str, Any], current: IntakePolicy | N
     merged = {f: getattr(current, f) for f in POLICY_FIELDS} if current else {}
     merged.update(v)
     if merged.get("action", "event") not in ACTIONS:
-        raise Invalid(f"action must be one of {', '.join(ACTIONS)}")
+        raise Invalid(f"action 应为以下之一：{'、'.join(ACTIONS)}")
     if merged.get("min_severity", "info") not in SEVERITIES:
-        raise Invalid(f"min_severity must be one of {', '.join(SEVERITIES)}")
+        raise Invalid(f"min_severity 应为以下之一：{'、'.join(SEVERITIES)}")
     if merged.get("severity") and merged["severity"] not in SEVERITIES:
-        raise Invalid(f"severity must be empty (the alarm's) or one of {', '.join(SEVERITIES)}")
+        raise Invalid(f"severity 应留空（沿用告警的级别）或为以下之一：{'、'.join(SEVERITIES)}")
     if merged.get("source") and merged["source"] not in ALARM_SOURCES:
-        raise Invalid(f"source must be empty (any) or one of {', '.join(ALARM_SOURCES)}")
+        raise Invalid(f"source 应留空（不限）或为以下之一：{'、'.join(ALARM_SOURCES)}")
     if "*" in (merged.get("alarm_type") or "")[:-1]:
         raise Invalid("告警类型只能在末尾使用 *（前缀匹配）")
     if not 0 <= int(merged.get("min_active_s") or 0) <= 86400:
-        raise Invalid("min_active_s must be between 0 and 86400 seconds")
+        raise Invalid("min_active_s 应在 0 到 86400 秒之间")
     if not 0 <= int(merged.get("verify_hold_min", 10)) <= 1440:
-        raise Invalid("verify_hold_min must be between 0 and 1440 minutes")
+        raise Invalid("verify_hold_min 应在 0 到 1440 分钟之间")
     if merged.get("action", "event") == "event":
         _leaf(session, merged.get("category_code") or "", "生成事件的策略")
     if merged.get("auto_dispatch"):
@@ -127,7 +127,7 @@ def _requeue_ignored(session: Session) -> int:
 def create_policy(session: Session, *, created_by: str = "", **fields: Any) -> IntakePolicy:
     unknown = set(fields) - set(POLICY_FIELDS)
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知字段：{'、'.join(sorted(unknown))}")
     fields.setdefault("name", "")
     _check_policy(session, fields, None)
     p = IntakePolicy(created_by=created_by, **fields)
@@ -141,7 +141,7 @@ def update_policy(session: Session, policy_id: int, **changes: Any) -> IntakePol
     p = get_policy(session, policy_id)
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
-        raise Invalid(f"cannot change {', '.join(sorted(unknown))}")
+        raise Invalid(f"不能修改 {'、'.join(sorted(unknown))}")
     _check_policy(session, changes, p)
     for k, val in changes.items():
         setattr(p, k, val)
@@ -326,7 +326,7 @@ def list_mappings(session: Session) -> list[VisionMapping]:
 def get_mapping(session: Session, mapping_id: int) -> VisionMapping:
     m = session.get(VisionMapping, mapping_id)
     if m is None:
-        raise NotFound("vision mapping", mapping_id)
+        raise NotFound(f"识别类型映射 {mapping_id} 不存在")
     return m
 
 
@@ -343,15 +343,15 @@ def _check_mapping(session: Session, v: dict[str, Any], current: VisionMapping |
     if "category_code" in v:
         _leaf(session, v["category_code"], "识别类型映射")
     if "min_confidence" in v and not 0 <= float(v["min_confidence"]) <= 1:
-        raise Invalid("min_confidence must be between 0 and 1")
+        raise Invalid("min_confidence 应在 0 到 1 之间")
     if v.get("severity") and v["severity"] not in SEVERITIES:
-        raise Invalid(f"severity must be empty (the category's) or one of {', '.join(SEVERITIES)}")
+        raise Invalid(f"severity 应留空（沿用事件分类的级别）或为以下之一：{'、'.join(SEVERITIES)}")
 
 
 def create_mapping(session: Session, **fields: Any) -> VisionMapping:
     unknown = set(fields) - set(MAPPING_FIELDS)
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知字段：{'、'.join(sorted(unknown))}")
     fields.setdefault("detection_type", "")
     fields.setdefault("category_code", "")
     _check_mapping(session, fields, None)
@@ -365,7 +365,7 @@ def update_mapping(session: Session, mapping_id: int, **changes: Any) -> VisionM
     m = get_mapping(session, mapping_id)
     unknown = set(changes) - set(MAPPING_FIELDS)
     if unknown:
-        raise Invalid(f"cannot change {', '.join(sorted(unknown))}")
+        raise Invalid(f"不能修改 {'、'.join(sorted(unknown))}")
     _check_mapping(session, changes, m)
     for k, val in changes.items():
         setattr(m, k, val)
@@ -423,7 +423,7 @@ def take_vision(session: Session, *, detection_id: str, camera: int | str, detec
     detection_id returns its event unchanged; below the mapping's confidence nothing is stored."""
     detection_id = (detection_id or "").strip()
     if not detection_id:
-        raise Invalid("detection_id is required")
+        raise Invalid("缺少 detection_id")
     known = session.scalar(select(VisionDetection).where(VisionDetection.detection_id == detection_id))
     if known is not None:
         return VisionResult(events.get_event(session, known.event_id), False, known)
@@ -433,12 +433,12 @@ def take_vision(session: Session, *, detection_id: str, camera: int | str, detec
         known_types = "、".join(m.detection_type for m in list_mappings(session) if m.enabled) or "无"
         raise Invalid(f"识别类型“{detection_type}”没有启用的映射；可用类型：{known_types}")
     if not 0 <= confidence <= 1:
-        raise Invalid("confidence must be between 0 and 1")
+        raise Invalid("confidence 应在 0 到 1 之间")
     if confidence < mapping.min_confidence:
         raise Invalid(f"置信度 {confidence:.2f} 低于“{mapping.detection_type}”的最低置信度 "
                       f"{mapping.min_confidence:.2f}，未生成事件")
     if detected_at.tzinfo is None:
-        raise Invalid("give the detection time with its UTC offset")
+        raise Invalid("识别时间需要带 UTC 时区偏移")
     cam = find_camera(session, camera)
     image = decode_snapshot(snapshot) if snapshot else None
     try:

@@ -169,9 +169,9 @@ def _changes(body: BaseModel, nullable: tuple[str, ...] = ()) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     empty = [k for k, v in fields.items() if v is None and k not in nullable]
     if empty:
-        raise Invalid(f"{', '.join(empty)} cannot be empty")
+        raise Invalid(f"{'、'.join(empty)} 不能为空")
     if not fields:
-        raise Invalid("nothing to change")
+        raise Invalid("没有要修改的内容")
     return fields
 
 

@@ -121,12 +121,12 @@ def transition(session: Session, event_id: int, to: str, *, actor: str, role: st
     naming the current state and the allowed next ones; a role without the right gets 403."""
     ev = session.get(CityEvent, event_id, with_for_update=True)
     if ev is None or (scope is not None and ev.street_code != scope):
-        raise NotFound("event", event_id)
+        raise NotFound(f"事件 {event_id} 不存在")
     action_hint = None
     if to in ALIASES:
         action_hint, to = ALIASES[to]
     if to not in STATES:
-        raise Invalid(f"unknown state {to!r}; states are {', '.join(STATES)}")
+        raise Invalid(f"未知的状态“{to}”；可用状态：{'、'.join(STATES)}")
     rule = TRANSITIONS.get((ev.state, to))
     if rule is None or (action_hint and rule[0] != action_hint):
         nxt = allowed_next(ev.state)

@@ -306,7 +306,7 @@ def category_create(session: DbSession, user: Annotated[ConsoleUser, Depends(req
                                       default_severity=default_severity)
     except (Problem, ValueError) as exc:
         session.rollback()
-        return _cat_back(getattr(exc, "detail", "") or str(exc), "err")
+        return _cat_back(getattr(exc, "detail", "") or "上级分类编号需要是整数", "err")
     return _cat_back(f"已新增分类 {cat.code} {cat.name}")
 
 

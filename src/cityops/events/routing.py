@@ -207,7 +207,7 @@ def list_rules(session: Session) -> list[RoutingRule]:
 def get_rule(session: Session, rule_id: int) -> RoutingRule:
     r = session.get(RoutingRule, rule_id)
     if r is None:
-        raise NotFound("routing rule", rule_id)
+        raise NotFound(f"派单规则 #{rule_id} 不存在")
     return r
 
 
@@ -228,7 +228,7 @@ def update_rule(session: Session, rule_id: int, **changes) -> RoutingRule:
     changes = {k: v for k, v in changes.items() if v is not None}
     unknown = set(changes) - set(FIELDS)
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知字段：{'、'.join(sorted(unknown))}")
     changes = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
     if changes.get("area_kind") == "any":
         changes.setdefault("area_code", "")

@@ -138,6 +138,6 @@ def event_routing(event_id: int, session: DbSession, p: Reader):
 def preview(session: DbSession, _: Reader, category: str, street: str | None = None, grid: str | None = None):
     """What the rules would choose for a category at a street/grid, without saving anything."""
     if not category.strip():
-        raise Invalid("category (a category code such as 030101) is required")
+        raise Invalid("请填写 category（分类代码，如 030101）")
     return decision_out(session, routing.decide(session, category_code=category.strip(),
                                                 street_code=street or None, grid_code=grid or None))

@@ -54,14 +54,14 @@ def list_categories(session: Session, *, enabled_only: bool = False) -> list[Eve
 def get_category(session: Session, category_id: int) -> EventCategory:
     cat = session.get(EventCategory, category_id)
     if cat is None:
-        raise NotFound("event category", category_id)
+        raise NotFound(f"事件分类 {category_id} 不存在")
     return cat
 
 
 def category_by_code(session: Session, code: str) -> EventCategory:
     cat = session.scalar(select(EventCategory).where(EventCategory.code == code))
     if cat is None:
-        raise NotFound("event category", code)
+        raise NotFound(f"事件分类 {code} 不存在")
     return cat
 
 
@@ -72,9 +72,9 @@ def _has_children(session: Session, category_id: int) -> bool:
 
 def _check_merge_settings(radius: int | None, window: int | None) -> None:
     if radius is not None and not 0 <= radius <= 5000:
-        raise Invalid("merge_radius_m must be between 0 and 5000 (0 = never merge)")
+        raise Invalid("merge_radius_m（合并半径）应在 0 到 5000 米之间（0 = 不合并）")
     if window is not None and not 0 <= window <= 7 * 24 * 60:
-        raise Invalid("merge_window_min must be between 0 and 10080 (one week)")
+        raise Invalid("merge_window_min（合并时间窗）应在 0 到 10080 分钟之间（一周）")
 
 
 def create_category(session: Session, *, name: str, parent_id: int | None = None, code: str | None = None,
@@ -83,28 +83,28 @@ def create_category(session: Session, *, name: str, parent_id: int | None = None
     """A new node; its code is the parent's plus two digits (given, or the next free ones)."""
     name = (name or "").strip()
     if not name:
-        raise Invalid("a category needs a name")
+        raise Invalid("事件分类需要名称")
     if default_severity not in SEVERITIES:
-        raise Invalid(f"default_severity must be one of {', '.join(SEVERITIES)}")
+        raise Invalid(f"default_severity 应为以下之一：{'、'.join(SEVERITIES)}")
     _check_merge_settings(merge_radius_m, merge_window_min)
     parent = get_category(session, parent_id) if parent_id is not None else None
     if parent is not None and parent.level >= 3:
-        raise Invalid("细类 (level 3) cannot have children")
+        raise Invalid("细类（第三级）不能再有下级分类")
     prefix = parent.code if parent else ""
     siblings = [c.code for c in session.scalars(select(EventCategory).where(
         EventCategory.parent_id.is_(None) if parent is None else EventCategory.parent_id == parent.id))]
     if code:
         suffix = code[len(prefix):] if code.startswith(prefix) else ""
         if not _CODE.match(suffix) or len(code) != len(prefix) + 2:
-            raise Invalid(f"code must be the parent's code {prefix!r} followed by two digits")
+            raise Invalid(f"code 应为上级分类代码“{prefix}”后加两位数字")
     else:
         used = [int(c[len(prefix):]) for c in siblings]
         nxt = max(used, default=0) + 1
         if nxt > 99:
-            raise Invalid("no free code left under this parent")
+            raise Invalid("该上级分类下已没有可用的代码")
         code = f"{prefix}{nxt:02d}"
     if session.scalar(select(EventCategory).where(EventCategory.code == code)) is not None:
-        raise Conflict(f"category code {code!r} is already used")
+        raise Conflict(f"分类代码“{code}”已被使用")
     cat = EventCategory(code=code, name=name, level=(parent.level + 1) if parent else 1,
                         parent_id=parent.id if parent else None, default_severity=default_severity,
                         enabled=enabled, merge_radius_m=merge_radius_m, merge_window_min=merge_window_min)
@@ -118,16 +118,16 @@ def update_category(session: Session, category_id: int, **fields: Any) -> EventC
     cat = get_category(session, category_id)
     unknown = set(fields) - {"name", "default_severity", "enabled", "merge_radius_m", "merge_window_min"}
     if unknown:
-        raise Invalid(f"cannot change {', '.join(sorted(unknown))} of a category")
+        raise Invalid(f"不能修改事件分类的 {'、'.join(sorted(unknown))}")
     for key in ("name", "default_severity", "enabled"):
         if key in fields and fields[key] is None:
-            raise Invalid(f"{key} cannot be empty")
+            raise Invalid(f"{key} 不能为空")
     if "name" in fields:
         if not fields["name"].strip():
-            raise Invalid("a category needs a name")
+            raise Invalid("事件分类需要名称")
         fields["name"] = fields["name"].strip()
     if "default_severity" in fields and fields["default_severity"] not in SEVERITIES:
-        raise Invalid(f"default_severity must be one of {', '.join(SEVERITIES)}")
+        raise Invalid(f"default_severity 应为以下之一：{'、'.join(SEVERITIES)}")
     _check_merge_settings(fields.get("merge_radius_m"), fields.get("merge_window_min"))
     for k, v in fields.items():
         setattr(cat, k, v)
@@ -194,24 +194,24 @@ def create_event(session: Session, *, category_id: int | None = None, category_c
     elif category_code:
         cat = category_by_code(session, category_code)
     else:
-        raise Invalid("give category_id or category_code")
+        raise Invalid("请提供 category_id 或 category_code")
     if not cat.enabled:
-        raise Invalid(f"category {cat.code} {cat.name} is disabled")
+        raise Invalid(f"事件分类 {cat.code} {cat.name} 已停用")
     if _has_children(session, cat.id):
-        raise Invalid(f"category {cat.code} {cat.name} is not a leaf; choose a 细类")
+        raise Invalid(f"事件分类 {cat.code} {cat.name} 不是细类，请选择细类")
     title = (title or "").strip()
     if not title:
-        raise Invalid("an event needs a title")
+        raise Invalid("事件需要标题")
     if source_kind not in SOURCE_KINDS:
-        raise Invalid(f"source_kind must be one of {', '.join(SOURCE_KINDS)}")
+        raise Invalid(f"source_kind 应为以下之一：{'、'.join(SOURCE_KINDS)}")
     severity = severity or cat.default_severity
     if severity not in SEVERITIES:
-        raise Invalid(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise Invalid(f"severity 应为以下之一：{'、'.join(SEVERITIES)}")
     if (lon is None) != (lat is None):
-        raise Invalid("give both lon and lat, or neither")
+        raise Invalid("lon 和 lat 需同时提供，或都不提供")
     at = reported_at or utcnow()
     if at.tzinfo is None:
-        raise Invalid("give reported_at with its UTC offset")
+        raise Invalid("reported_at 需要带 UTC 时区偏移")
     street_code = grid_code = None
     if lon is not None:
         loc = geo.locate(session, lon, lat)
@@ -223,7 +223,7 @@ def create_event(session: Session, *, category_id: int | None = None, category_c
               "reporter_phone": reporter_phone.strip(), "state": "reported", "created_by": created_by,
               "reported_at": at, "report_count": 1}
     ev = insert_numbered(session, CityEvent, fields, prefix=NUMBER_PREFIX, at=at, width=4, sep="-",
-                         conflict="could not allocate an event number; please retry")
+                         conflict="无法分配事件编号，请重试")
     lifecycle.record(session, ev, from_state="", to_state="reported", action="report", actor=created_by, at=at,
                      details={"source_kind": source_kind, "source_ref": source_ref})
     if parent is not None:
@@ -262,7 +262,7 @@ def unmerge(session: Session, child_id: int, *, actor: str, reason: str = "", sc
 def get_event(session: Session, event_id: int, *, scope: str | None = None) -> CityEvent:
     ev = session.get(CityEvent, event_id)
     if ev is None or (scope is not None and ev.street_code != scope):
-        raise NotFound("event", event_id)
+        raise NotFound(f"事件 {event_id} 不存在")
     return ev
 
 
@@ -282,7 +282,7 @@ def list_events(session: Session, *, state: str | None = None, category_id: int 
         query = query.where(CityEvent.state.in_(lifecycle.OPEN_STATES))
     elif state:
         if state not in lifecycle.STATES:
-            raise Invalid(f"unknown state {state!r}")
+            raise Invalid(f"未知的状态“{state}”")
         query = query.where(CityEvent.state == state)
     if not include_merged and state != "merged":
         query = query.where(CityEvent.merged_into_id.is_(None))
@@ -360,8 +360,8 @@ def get_attachment(session: Session, event_id: int, attachment_id: int, *, var_d
     get_event(session, event_id, scope=scope)
     att = session.get(EventAttachment, attachment_id)
     if att is None or att.event_id != event_id:
-        raise NotFound("attachment", attachment_id)
+        raise NotFound(f"附件 {attachment_id} 不存在")
     path = (Path(var_dir) / att.path).resolve()
     if not path.is_file() or Path(var_dir).resolve() not in path.parents:
-        raise NotFound("attachment file", attachment_id)
+        raise NotFound(f"附件 {attachment_id} 的文件不存在")
     return att, path

@@ -65,20 +65,20 @@ def seed_sla(session: Session) -> int:
 # -- policies ---------------------------------------------------------------------------
 def _check(values: dict) -> None:
     if not _PREFIX.match(values.get("category_prefix", "")):
-        raise Invalid("category_prefix is a category code such as 01, 0101 or 010101 (empty = any category)")
+        raise Invalid("category_prefix 应为分类代码，如 01、0101 或 010101（留空表示全部分类）")
     if values.get("severity", "") not in ("", *SEVERITIES):
-        raise Invalid(f"severity must be one of {', '.join(SEVERITIES)} or empty (any)")
+        raise Invalid(f"severity 应为以下之一：{'、'.join(SEVERITIES)}，或留空（不限）")
     if values.get("calendar_mode", "workdays") not in MODES:
-        raise Invalid(f"calendar_mode must be one of {', '.join(MODES)}")
+        raise Invalid(f"calendar_mode 应为以下之一：{'、'.join(MODES)}")
     for k in LIMITS:
         v = values.get(k)
         if v is not None and not (isinstance(v, int) and 1 <= v <= 60 * 24 * 366):
-            raise Invalid(f"{k} must be a whole number of minutes between 1 and 527040")
+            raise Invalid(f"{k} 应为 1 到 527040 之间的整数（分钟）")
     pct = values.get("warn_at_pct", 80)
     if not (isinstance(pct, int) and 1 <= pct <= 100):
-        raise Invalid("warn_at_pct must be between 1 and 100")
+        raise Invalid("warn_at_pct 应在 1 到 100 之间")
     if "name" in values and not str(values["name"]).strip():
-        raise Invalid("a policy needs a name")
+        raise Invalid("时限策略需要名称")
 
 
 def list_policies(session: Session) -> list[SlaPolicy]:
@@ -89,7 +89,7 @@ def list_policies(session: Session) -> list[SlaPolicy]:
 def get_policy(session: Session, policy_id: int) -> SlaPolicy:
     p = session.get(SlaPolicy, policy_id)
     if p is None:
-        raise NotFound("SLA policy", policy_id)
+        raise NotFound(f"时限策略 #{policy_id} 不存在")
     return p
 
 
@@ -115,8 +115,8 @@ def _guard_fallback(session: Session, p: SlaPolicy) -> None:
     others = session.scalar(select(SlaPolicy.id).where(SlaPolicy.category_prefix == "", SlaPolicy.severity == "",
                                                        SlaPolicy.enabled.is_(True), SlaPolicy.id != p.id).limit(1))
     if others is None:
-        raise Conflict("this is the only enabled catch-all policy (any category, any severity): "
-                       "every event needs a time limit, so change its figures instead")
+        raise Conflict("这是唯一启用的兜底时限策略（全部分类、不限等级）："
+                       "每个事件都需要时限，请改为修改它的时限数值")
 
 
 def update_policy(session: Session, policy_id: int, **changes) -> SlaPolicy:
@@ -125,7 +125,7 @@ def update_policy(session: Session, policy_id: int, **changes) -> SlaPolicy:
     unknown = set(changes) - {"name", "category_prefix", "severity", "calendar_mode", "warn_at_pct", "priority",
                               "enabled", "note", *LIMITS}
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知字段：{'、'.join(sorted(unknown))}")
     _check({**{c: getattr(p, c) for c in ("category_prefix", "severity", "calendar_mode", "warn_at_pct")},
             **changes})
     if (("enabled" in changes and not changes["enabled"]) or changes.get("category_prefix")
@@ -162,7 +162,7 @@ def policy_for(session: Session, category_code: str, severity: str) -> SlaPolicy
     """The enabled policy for an event (`pick_policy`'s rule)."""
     policy = pick_policy(enabled_policies(session), category_code, severity)
     if policy is None:
-        raise NotFound("SLA policy for category/severity", f"{category_code or ''}/{severity}")
+        raise NotFound(f"没有适用于分类/等级 {category_code or ''}/{severity} 的时限策略")
     return policy
 
 
@@ -174,7 +174,7 @@ def overrides(session: Session) -> dict[date, tuple[str, str]]:
 def calendar_for(session: Session, mode: str) -> WorkCalendar:
     """The calendar for a mode: shipped State Council data plus the office's overrides."""
     if mode not in MODES:
-        raise Invalid(f"calendar mode must be one of {', '.join(MODES)}")
+        raise Invalid(f"日历模式应为以下之一：{'、'.join(MODES)}")
     return WorkCalendar(mode, overrides=overrides(session) if mode == "workdays" else None)
 
 
@@ -189,9 +189,9 @@ def list_days(session: Session, *, first: date | None = None, last: date | None 
 
 def add_day(session: Session, *, day: date, kind: str, name: str = "", created_by: str = "") -> CalendarDay:
     if kind not in DAY_KINDS:
-        raise Invalid("kind must be holiday (day off) or workday (worked day)")
+        raise Invalid("kind 应为 holiday（放假）或 workday（上班）")
     if session.scalar(select(CalendarDay.id).where(CalendarDay.day == day)) is not None:
-        raise Conflict(f"{day.isoformat()} already has an override; delete it first")
+        raise Conflict(f"{day.isoformat()} 已有日历调整，请先删除")
     d = CalendarDay(day=day, kind=kind, name=name.strip()[:64], created_by=created_by)
     session.add(d)
     session.flush()
@@ -201,7 +201,7 @@ def add_day(session: Session, *, day: date, kind: str, name: str = "", created_b
 def delete_day(session: Session, day_id: int) -> None:
     d = session.get(CalendarDay, day_id)
     if d is None:
-        raise NotFound("calendar day", day_id)
+        raise NotFound(f"日历调整 {day_id} 不存在")
     session.delete(d)
     session.flush()
 
@@ -222,7 +222,7 @@ def deadline(session: Session, *, category_code: str, severity: str, step: str, 
     """When ``step`` (accept, dispatch, dispose, verify, close) is due for an event whose step
     started at ``started_at`` (the previous state change)."""
     if step not in STEPS:
-        raise Invalid(f"step must be one of {', '.join(STEPS)}")
+        raise Invalid(f"step 应为以下之一：{'、'.join(STEPS)}")
     started_at = aware(started_at)
     policy = policy_for(session, category_code, severity)
     cal = calendar_for(session, policy.calendar_mode)

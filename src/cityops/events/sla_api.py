@@ -160,9 +160,9 @@ def calendar(session: DbSession, _: Reader, from_: Annotated[date, Query(alias="
              to: date, mode: str = "workdays"):
     """Each day from..to (inclusive, at most 400 days): worked or not, and why."""
     if to < from_:
-        raise Invalid("'to' must not be before 'from'")
+        raise Invalid("to 不能早于 from")
     if (to - from_).days >= MAX_CALENDAR_DAYS:
-        raise Invalid(f"ask for at most {MAX_CALENDAR_DAYS} days at a time")
+        raise Invalid(f"一次最多查询 {MAX_CALENDAR_DAYS} 天")
     cal = sla.calendar_for(session, mode)
     return [CalendarDayOut(day=d.day, weekday=d.day.weekday(), working=d.working, kind=d.kind, name=d.name,
                            source=d.source, reason=d.reason) for d in cal.days(from_, to)]
@@ -179,7 +179,7 @@ def sla_deadline(session: DbSession, _: Reader, category: str, step: str, starte
     """The deadline of one step and how it was reached: the matching policy, the calendar and
     the working time counted (started_at needs its UTC offset, e.g. 2026-09-30T16:00:00+08:00)."""
     if started_at.tzinfo is None:
-        raise Invalid("started_at needs its UTC offset, e.g. 2026-09-30T16:00:00+08:00")
+        raise Invalid("started_at 需要带 UTC 时区偏移，如 2026-09-30T16:00:00+08:00")
     d = sla.deadline(session, category_code=category, severity=severity, step=step, started_at=started_at)
     p = d.policy
     scope = f"分类 {p.category_prefix} 及其下级" if p.category_prefix else "全部分类"

@@ -65,21 +65,21 @@ class Filters:
 
     def __post_init__(self):
         if self.since.tzinfo is None or self.until.tzinfo is None:
-            raise Invalid("give since/until with their UTC offset")
+            raise Invalid("since/until 需要带 UTC 时区偏移")
         if self.until <= self.since:
-            raise Invalid("the period must end after it starts")
+            raise Invalid("统计时段的结束时间应晚于开始时间")
         if self.until - self.since > timedelta(days=MAX_DAYS):
-            raise Invalid(f"the period may span at most {MAX_DAYS} days")
+            raise Invalid(f"统计时段最长 {MAX_DAYS} 天")
         if self.category and not _CODE.match(self.category):
-            raise Invalid("category is a category code such as 01, 0101 or 010101")
+            raise Invalid("category 应为分类代码，如 01、0101 或 010101")
         if self.source and self.source not in SOURCE_KINDS:
-            raise Invalid(f"source must be one of {', '.join(SOURCE_KINDS)}")
+            raise Invalid(f"source 应为以下之一：{'、'.join(SOURCE_KINDS)}")
 
 
 def day_period(first: date, last: date) -> tuple[datetime, datetime]:
     """Beijing days first..last (inclusive) as [since, until)."""
     if last < first:
-        raise Invalid("date_to is before date_from")
+        raise Invalid("date_to 早于 date_from")
     return (datetime.combine(first, time(), SHANGHAI), datetime.combine(last + timedelta(days=1), time(), SHANGHAI))
 
 
@@ -323,13 +323,13 @@ def map_features(session: Session, *, state: str | None = "open", category: str 
         conds.append(CityEvent.state.in_(lifecycle.OPEN_STATES))
     elif state:
         if state not in lifecycle.STATES:
-            raise Invalid(f"unknown state {state!r}; states are open, {', '.join(lifecycle.STATES)}")
+            raise Invalid(f"未知的状态“{state}”；可用状态：open、{'、'.join(lifecycle.STATES)}")
         conds.append(CityEvent.state == state)
     if state != "merged":
         conds.append(CityEvent.merged_into_id.is_(None))
     if category:
         if not _CODE.match(category):
-            raise Invalid("category is a category code such as 01, 0101 or 010101")
+            raise Invalid("category 应为分类代码，如 01、0101 或 010101")
         conds.append(CityEvent.category_id.in_(select(EventCategory.id).where(EventCategory.code.like(f"{category}%"))))
     if street:
         conds.append(CityEvent.street_code == street)
@@ -337,11 +337,11 @@ def map_features(session: Session, *, state: str | None = "open", category: str 
         conds.append(CityEvent.street_code == scope)
     if severity:
         if severity not in SEVERITIES:
-            raise Invalid(f"severity must be one of {', '.join(SEVERITIES)}")
+            raise Invalid(f"severity 应为以下之一：{'、'.join(SEVERITIES)}")
         conds.append(CityEvent.severity == severity)
     if since is not None:
         if since.tzinfo is None:
-            raise Invalid("give since with its UTC offset")
+            raise Invalid("since 需要带 UTC 时区偏移")
         conds.append(CityEvent.reported_at >= since)
     total = session.scalar(select(func.count()).select_from(CityEvent).where(*conds))
     cols = [CityEvent.id, CityEvent.number, CityEvent.title, CityEvent.state, CityEvent.severity,

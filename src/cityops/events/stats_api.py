@@ -99,10 +99,10 @@ def to_xlsx(sheets: list[tuple[str, tuple[str, ...], list[list[Any]]]]) -> bytes
 def download(session: Session, fmt: str, table: str | None, rep: dict[str, Any]) -> Response:
     """The export as an attachment; who exported what is recorded in the audit chain."""
     if fmt not in ("csv", "xlsx"):
-        raise Invalid("format must be csv or xlsx（导出格式应为 csv 或 xlsx）")
+        raise Invalid("导出格式 format 应为 csv 或 xlsx")
     all_tables = tables(rep)
     if table is not None and table not in all_tables:
-        raise Invalid(f"table must be one of {', '.join(all_tables)}")
+        raise Invalid(f"table 应为以下之一：{'、'.join(all_tables)}")
     if fmt == "csv":
         table = table or "day"
         _, headers, rows = all_tables[table]
@@ -126,7 +126,7 @@ def parse_since(value: str | None) -> datetime | None:
             return datetime.combine(date.fromisoformat(value), time(), SHANGHAI)
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise Invalid("since is a date (2026-11-01) or a time (2026-11-01T08:00:00+08:00)") from None
+        raise Invalid("since 应为日期（2026-11-01）或时间（2026-11-01T08:00:00+08:00）") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=SHANGHAI)
 
 
@@ -147,7 +147,7 @@ def event_stats_export(session: DbSession, p: Reader, fmt: Annotated[str, Query(
     """XLSX with one sheet per table (or only `table`); CSV (UTF-8 with BOM) of one table, `day`
     by default. Tables: day, category_top, category_leaf, street, source, state, step, unit."""
     if fmt not in ("csv", "xlsx"):
-        raise Invalid("format must be csv or xlsx（导出格式应为 csv 或 xlsx）")
+        raise Invalid("导出格式 format 应为 csv 或 xlsx")
     f = make_filters(date_from, date_to, street, category, source, p.street_scope)
     return download(session, fmt, table, labelled(stats.report(session, f)))
 

@@ -79,7 +79,7 @@ def stats_export(session: DbSession, user: User_, fmt: Annotated[str, Query(alia
                  category: str = "", source: str = ""):
     """The page's download buttons: the same sheets as /api/v1/events/stats/export."""
     if fmt not in ("csv", "xlsx"):
-        raise Invalid("format must be csv or xlsx（导出格式应为 csv 或 xlsx）")
+        raise Invalid("导出格式 format 应为 csv 或 xlsx")
     f = make_filters(_date(date_from), _date(date_to), street, category, source, user.street_scope)
     return download(session, fmt, table or None, labelled(stats.report(session, f)))
 

@@ -89,24 +89,24 @@ def update_settings(session: Session, *, by: str, **changes: Any) -> WatchSettin
     changes = {k: v for k, v in changes.items() if v is not None or k == "warn_pct"}  # None = unchanged
     unknown = set(changes) - set(FIELDS)
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知字段：{'、'.join(sorted(unknown))}")
     for k, (lo, hi) in LIMITS.items():
         if k not in changes or (k == "warn_pct" and changes[k] is None):
             continue
         v = changes[k]
         whole = k != "surge_factor"
         if isinstance(v, bool) or not isinstance(v, int | float) or (whole and int(v) != v) or not lo <= v <= hi:
-            raise Invalid(f"{k} must be a {'whole ' if whole else ''}number between {lo:g} and {hi:g}")
+            raise Invalid(f"{k} 应为 {lo:g} 到 {hi:g} 之间的{'整数' if whole else '数'}")
         changes[k] = int(v) if whole else float(v)
     if changes.get("notify_team"):
         team = session.get(Team, changes["notify_team"])
         if team is None:
-            raise Invalid(f"duty team {changes['notify_team']!r} does not exist")
+            raise Invalid(f"值班组“{changes['notify_team']}”不存在")
     if "notify_channels" in changes:
         ids = sorted(set(changes["notify_channels"] or []))
         known = set(session.scalars(select(ChannelConfig.id).where(ChannelConfig.id.in_(ids))))
         if missing := [i for i in ids if i not in known]:
-            raise Invalid(f"notification channels do not exist: {', '.join(map(str, missing))}")
+            raise Invalid(f"通知渠道不存在：{'、'.join(map(str, missing))}")
         changes["notify_channels"] = ids
     if "quiet_info" in changes:
         changes["quiet_info"] = bool(changes["quiet_info"])
@@ -366,13 +366,13 @@ def list_warnings(session: Session, *, kind: str | None = None, state: str | Non
     q = select(FlowWarning)
     if kind:
         if kind not in KINDS:
-            raise Invalid(f"kind must be one of {', '.join(KINDS)}")
+            raise Invalid(f"kind 应为以下之一：{'、'.join(KINDS)}")
         q = q.where(FlowWarning.kind == kind)
     if state == "active":
         q = q.where(FlowWarning.state.in_(("open", "acknowledged")))
     elif state:
         if state not in WARNING_STATES:
-            raise Invalid(f"state must be active or one of {', '.join(WARNING_STATES)}")
+            raise Invalid(f"state 应为 active 或以下之一：{'、'.join(WARNING_STATES)}")
         q = q.where(FlowWarning.state == state)
     live_first = case((FlowWarning.state == "resolved", 1), else_=0)
     q = _scoped(q, scope).order_by(live_first, FlowWarning.last_at.desc(), FlowWarning.id.desc())
@@ -384,7 +384,7 @@ def list_warnings(session: Session, *, kind: str | None = None, state: str | Non
 def get_warning(session: Session, warning_id: int, *, scope: str | None = None) -> FlowWarning:
     w = session.get(FlowWarning, warning_id)
     if w is None or (scope is not None and w.street_code != scope):
-        raise NotFound("flow warning", warning_id)
+        raise NotFound(f"预警 #{warning_id} 不存在")
     return w
 
 

@@ -30,7 +30,7 @@ def _in_scope(street_code: str | None, scope: str | None) -> bool:
 def get_district(session: Session) -> District:
     d = session.scalar(select(District))
     if d is None:
-        raise NotFound("district", reference.streets_file()["district"]["code"])
+        raise NotFound(f"行政区 {reference.streets_file()['district']['code']} 不存在")
     return d
 
 
@@ -44,7 +44,7 @@ def list_streets(session: Session, *, scope: str | None = None) -> list[Street]:
 def get_street(session: Session, code: str, *, scope: str | None = None) -> Street:
     street = session.get(Street, code)
     if street is None or not _in_scope(code, scope):
-        raise NotFound("street", code)
+        raise NotFound(f"街镇 {code} 不存在")
     return street
 
 
@@ -60,7 +60,7 @@ def list_grids(session: Session, *, street: str | None = None, scope: str | None
 def get_grid(session: Session, code: str, *, scope: str | None = None) -> Grid:
     grid = session.get(Grid, code)
     if grid is None or not _in_scope(grid.street_code, scope):
-        raise NotFound("grid", code)
+        raise NotFound(f"网格 {code} 不存在")
     return grid
 
 
@@ -80,7 +80,7 @@ def feature_collection(rows: list[Street] | list[Grid], kind: str) -> dict[str, 
 
 def locate(session: Session, lon: float, lat: float) -> lookup.Location:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise Invalid("longitude must be within ±180 and latitude within ±90")
+        raise Invalid("经度须在 ±180 以内，纬度须在 ±90 以内")
     return lookup.index_for(session).locate(lon, lat)
 
 
@@ -88,13 +88,13 @@ def locate(session: Session, lon: float, lat: float) -> lookup.Location:
 
 def _features(doc: Any) -> list[dict]:
     if not isinstance(doc, dict):
-        raise Invalid("GeoJSON must be an object")
+        raise Invalid("GeoJSON 须为对象")
     if doc.get("type") == "Feature":
         return [doc]
     if doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise Invalid("GeoJSON must be a Feature or a FeatureCollection")
+        raise Invalid("GeoJSON 须为 Feature 或 FeatureCollection")
     if not doc["features"]:
-        raise Invalid("the FeatureCollection has no features")
+        raise Invalid("FeatureCollection 中没有要素（features）")
     return doc["features"]
 
 
@@ -102,20 +102,20 @@ def _area_geometry(feature: dict, label: str):
     try:
         geom = shape(feature.get("geometry") or {})
     except Exception as exc:
-        raise Invalid(f"{label}: unreadable geometry ({exc})") from exc
+        raise Invalid(f"{label}：无法读取几何图形（{exc}）") from exc
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise Invalid(f"{label}: geometry must be a Polygon or MultiPolygon, not {geom.geom_type}")
+        raise Invalid(f"{label}：几何类型须为 Polygon 或 MultiPolygon，而不是 {geom.geom_type}")
     if not geom.is_valid:
         geom = make_valid(geom)
         geom = partition._polygonal(geom)
     if geom.is_empty:
-        raise Invalid(f"{label}: geometry is empty")
+        raise Invalid(f"{label}：几何图形为空")
     minx, miny, maxx, maxy = geom.bounds
     if not (73 <= minx and maxx <= 136 and 3 <= miny and maxy <= 54):
-        raise Invalid(f"{label}: coordinates are not longitude/latitude in China (GCJ-02 expected)")
+        raise Invalid(f"{label}：坐标不是中国境内的经纬度（应为 GCJ-02 坐标）")
     outline = reference.district_outline()
     if geom.intersection(outline).area < 0.5 * geom.area:
-        raise Invalid(f"{label}: less than half of the area lies inside 长宁区")
+        raise Invalid(f"{label}：位于长宁区内的面积不足一半")
     return geom
 
 
@@ -140,8 +140,8 @@ def import_streets(session: Session, doc: Any) -> dict[str, Any]:
         name = _prop(props, "name", "street_name")
         street = streets.get(code or "") or by_name.get(name or "")
         if street is None:
-            raise Invalid(f"feature {i}: no street matches code={code!r} name={name!r}")
-        geom = _area_geometry(f, f"feature {i} ({street.name})")
+            raise Invalid(f"第 {i} 个要素：没有与 code={code!r} name={name!r} 匹配的街镇")
+        geom = _area_geometry(f, f"第 {i} 个要素（{street.name}）")
         street.boundary = json.dumps(partition.to_geojson(geom))
         street.boundary_source = IMPORTED
         street.boundary_updated_at = utcnow()
@@ -168,17 +168,17 @@ def import_grids(session: Session, doc: Any) -> dict[str, Any]:
         code = _prop(props, "code", "grid_code")
         name = _prop(props, "name", "grid_name")
         if not code or not name:
-            raise Invalid(f"feature {i}: a grid needs properties 'code' and 'name'")
+            raise Invalid(f"第 {i} 个要素：网格须有属性 code 和 name")
         if code in seen:
-            raise Invalid(f"feature {i}: grid code {code!r} appears twice")
+            raise Invalid(f"第 {i} 个要素：网格编码 {code!r} 出现了两次")
         seen.add(code)
-        geom = _area_geometry(f, f"feature {i} ({code})")
+        geom = _area_geometry(f, f"第 {i} 个要素（{code}）")
         street_code = _prop(props, "street_code")
         if street_code is None:
             p = geom.representative_point()
             street_code = idx.locate(p.x, p.y).street_code
         if street_code is None or session.get(Street, street_code) is None:
-            raise Invalid(f"feature {i} ({code}): cannot tell which street it belongs to")
+            raise Invalid(f"第 {i} 个要素（{code}）：无法判断其所属街镇")
         parsed.append((code, name, street_code, geom))
     for street_code in {p[2] for p in parsed}:
         for g in session.scalars(select(Grid).where(Grid.street_code == street_code,
@@ -216,21 +216,21 @@ def list_units(session: Session, *, scope: str | None = None, kind: str | None =
 def get_unit(session: Session, unit_id: int, *, scope: str | None = None) -> ResponsibleUnit:
     unit = session.get(ResponsibleUnit, unit_id)
     if unit is None or (scope and unit.street_code not in (None, scope)):
-        raise NotFound("responsible unit", unit_id)
+        raise NotFound(f"责任单位 {unit_id} 不存在")
     return unit
 
 
 def _check_unit(session: Session, kind: str | None, street_code: str | None) -> None:
     if kind is not None and kind not in UNIT_KINDS:
-        raise Invalid(f"unknown unit kind {kind!r}; kinds: {', '.join(UNIT_KINDS)}")
+        raise Invalid(f"未知的单位类型 {kind!r}；可选类型：{'、'.join(UNIT_KINDS)}")
     if street_code and session.get(Street, street_code) is None:
-        raise Invalid(f"unknown street code {street_code!r}")
+        raise Invalid(f"未知的街镇编码 {street_code!r}")
 
 
 def create_unit(session: Session, **fields: Any) -> ResponsibleUnit:
     _check_unit(session, fields.get("kind"), fields.get("street_code"))
     if session.scalar(select(ResponsibleUnit.id).where(ResponsibleUnit.code == fields["code"])):
-        raise Conflict(f"unit code {fields['code']!r} already exists")
+        raise Conflict(f"单位编码 {fields['code']!r} 已存在")
     unit = ResponsibleUnit(**fields)
     session.add(unit)
     session.flush()

@@ -118,7 +118,7 @@ def dead_letter(dl_id: int, session: DbSession, _: Staff):
 
     dl = session.get(DeadLetter, dl_id)
     if dl is None:
-        raise NotFound("dead letter", dl_id)
+        raise NotFound(f"死信 {dl_id} 不存在")
     base = DeadLetterOut.of(dl, full=True).model_dump()
     return DeadLetterDetail(**base, headers=dl.headers, query=dl.query,
                             raw_base64=base64.b64encode(dl.raw or b"").decode())

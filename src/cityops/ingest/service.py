@@ -46,7 +46,7 @@ def _settings_model(kind: str) -> type[BaseModel]:
     try:
         return registry.get(kind).Settings
     except KeyError:
-        raise Invalid(f"unknown connector kind {kind!r}; kinds: {', '.join(registry.kinds())}") from None
+        raise Invalid(f"未知的连接类型 {kind!r}，可选类型：{'、'.join(registry.kinds())}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -64,8 +64,8 @@ def validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     try:
         parsed = model.model_validate(settings or {})
     except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise Invalid(f"settings for {kind}: {errors}") from exc
+        errors = "；".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise Invalid(f"{kind} 连接设置有误：{errors}") from exc
     return {k: _plain(getattr(parsed, k)) for k in model.model_fields}
 
 
@@ -94,7 +94,7 @@ def _check_ips(ips: list[str]) -> list[str]:
         try:
             out.append(str(ipaddress.ip_network(str(ip).strip(), strict=False)))
         except ValueError:
-            raise Invalid(f"not an IP address or network: {ip!r}") from None
+            raise Invalid(f"不是有效的 IP 地址或网段：{ip!r}") from None
     return out
 
 
@@ -103,9 +103,9 @@ def create_connection(session: Session, *, kind: str, name: str, settings: dict[
     clean = validate_settings(kind, settings or {})
     name = name.strip()
     if not name:
-        raise Invalid("a connection needs a name")
+        raise Invalid("接入连接需要填写名称")
     if session.scalar(select(Connection.id).where(Connection.name == name)):
-        raise Conflict(f"connection {name!r} already exists")
+        raise Conflict(f"接入连接 {name!r} 已存在")
     conn = Connection(kind=kind, name=name, settings=clean, push_token=secrets.token_urlsafe(24),
                       allowed_ips=_check_ips(allowed_ips or []), created_by=created_by)
     session.add(conn)
@@ -116,7 +116,7 @@ def create_connection(session: Session, *, kind: str, name: str, settings: dict[
 def get_connection(session: Session, connection_id: int) -> Connection:
     conn = session.get(Connection, connection_id)
     if conn is None:
-        raise NotFound("connection", connection_id)
+        raise NotFound(f"接入连接 {connection_id} 不存在")
     return conn
 
 
@@ -580,11 +580,11 @@ def replay(db: Database, dead_letter_id: int, *, actor: str, var_dir: Path | Non
     with db.session() as s:
         dl = s.get(DeadLetter, dead_letter_id)
         if dl is None:
-            raise NotFound("dead letter", dead_letter_id)
+            raise NotFound(f"死信 {dead_letter_id} 不存在")
         if dl.state != "new":
-            raise Conflict(f"dead letter {dead_letter_id} was already {dl.state}")
+            raise Conflict(f"死信 {dead_letter_id} 已处理过（状态为 {dl.state}）")
         if dl.connection_id is None:
-            raise Invalid("this dead letter has no connection to replay it to")
+            raise Invalid("该死信没有对应的接入连接，无法重放")
         req = PushRequest(body=dl.raw, headers=dict(dl.headers or {}), query=dict(dl.query or {}),
                           remote_addr=dl.remote_addr, topic=dl.topic or None)
         conn_id, transport = dl.connection_id, dl.transport
@@ -609,9 +609,9 @@ def replay(db: Database, dead_letter_id: int, *, actor: str, var_dir: Path | Non
 def discard(session: Session, dead_letter_id: int, *, actor: str, note: str = "") -> DeadLetter:
     dl = session.get(DeadLetter, dead_letter_id)
     if dl is None:
-        raise NotFound("dead letter", dead_letter_id)
+        raise NotFound(f"死信 {dead_letter_id} 不存在")
     if dl.state != "new":
-        raise Conflict(f"dead letter {dead_letter_id} was already {dl.state}")
+        raise Conflict(f"死信 {dead_letter_id} 已处理过（状态为 {dl.state}）")
     dl.state, dl.handled_at, dl.handled_by, dl.replay_result = "discarded", utcnow(), actor, note
     session.flush()
     return dl
@@ -645,9 +645,9 @@ def onboard(session: Session, pending_id: int, *, name: str, product_id: int, re
 
     p = session.get(PendingDevice, pending_id)
     if p is None:
-        raise NotFound("pending device", pending_id)
+        raise NotFound(f"待接入设备 {pending_id} 不存在")
     if p.state == "onboarded":
-        raise Conflict("this device was already onboarded")
+        raise Conflict("该设备已接入")
     conn = get_connection(session, p.connection_id)
     if p.imei and "imei" not in fields:
         fields["imei"] = p.imei
@@ -668,7 +668,7 @@ def onboard(session: Session, pending_id: int, *, name: str, product_id: int, re
 def ignore_pending(session: Session, pending_id: int) -> PendingDevice:
     p = session.get(PendingDevice, pending_id)
     if p is None:
-        raise NotFound("pending device", pending_id)
+        raise NotFound(f"待接入设备 {pending_id} 不存在")
     p.state = "ignored"
     session.flush()
     return p

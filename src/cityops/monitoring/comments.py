@@ -22,9 +22,9 @@ def add_comment(session: Session, alarm_id: int, *, author: str, text: str, scop
                 at: datetime | None = None) -> AlarmComment:
     text = (text or "").strip()
     if not text:
-        raise Invalid("a comment needs some text（备注内容不能为空）")
+        raise Invalid("备注内容不能为空")
     if len(text) > MAX_TEXT:
-        raise Invalid(f"a comment is at most {MAX_TEXT} characters（备注最多 {MAX_TEXT} 字）")
+        raise Invalid(f"备注最多 {MAX_TEXT} 字")
     get_alarm(session, alarm_id, scope=scope)
     c = AlarmComment(alarm_id=alarm_id, author=author, text=text, at=at or utcnow())
     session.add(c)

@@ -28,7 +28,7 @@ def _in_maintenance(session: Session, at: datetime | None = None) -> list[int]:
 def online_rate(session: Session, *, by: str = "street_code", scope: str | None = None,
                 at: datetime | None = None) -> list[dict[str, Any]]:
     if by not in DIMENSIONS:
-        raise Invalid(f"cannot group by {by!r}; one of: {', '.join(DIMENSIONS)}")
+        raise Invalid(f"不能按 {by!r} 分组，应为以下之一：{'、'.join(DIMENSIONS)}")
     online = func.sum(case((Device.online.is_(True), 1), else_=0))
     counted = Device.status.in_(("active", "maintenance"))
     if by == "tag":

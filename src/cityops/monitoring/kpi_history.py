@@ -151,20 +151,20 @@ def parse_period(start: str | date | None, end: str | date | None, *, today: dat
         try:
             return date.fromisoformat(v.strip())
         except ValueError:
-            raise Invalid(f"{name} must be a date as YYYY-MM-DD, got {v!r}（日期格式应为 YYYY-MM-DD）") from None
+            raise Invalid(f"{name} 应为 YYYY-MM-DD 格式的日期，而不是 {v!r}") from None
 
     e = parse(end, "to") or today
     s = parse(start, "from") or e - timedelta(days=default_days - 1)
     if s > e:
-        raise Invalid(f"from {s} is after to {e}（开始日期晚于结束日期）")
+        raise Invalid(f"开始日期 from（{s}）晚于结束日期 to（{e}）")
     if (e - s).days + 1 > MAX_DAYS:
-        raise Invalid(f"at most {MAX_DAYS} days per query（单次最多查询 {MAX_DAYS} 天）")
+        raise Invalid(f"单次最多查询 {MAX_DAYS} 天")
     return s, e
 
 
 def check_dimension(dimension: str) -> str:
     if dimension not in HISTORY_DIMENSIONS:
-        raise Invalid(f"unknown dimension {dimension!r}; one of: {', '.join(HISTORY_DIMENSIONS)}")
+        raise Invalid(f"未知的统计维度 {dimension!r}，应为以下之一：{'、'.join(HISTORY_DIMENSIONS)}")
     return dimension
 
 
@@ -215,7 +215,7 @@ def alarm_times_by(session: Session, *, group: str, start: date, end: date,
     Suppressed alarms (maintenance windows, folded under a gateway or a flapping device) are
     left out: nobody is called for them, so they say nothing about how fast people respond."""
     if group not in ("day", "street"):
-        raise Invalid("group must be day or street")
+        raise Invalid("group 应为 day 或 street")
     since, until = day_bounds(start, end)
     q = (select(Alarm.first_at, Alarm.acked_at, Alarm.cleared_at, Device.street_code)
          .join(Device, Device.id == Alarm.device_id)

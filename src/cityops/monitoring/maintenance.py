@@ -34,20 +34,20 @@ def create(session: Session, *, name: str, scope_kind: str, scope_value: str, st
            ends_at: datetime, weekdays: list[int] | None = None, daily_start: str = "", daily_end: str = "",
            reason: str = "", created_by: str = "") -> MaintenanceWindow:
     if scope_kind not in SCOPES:
-        raise Invalid(f"scope must be one of {', '.join(SCOPES)}")
+        raise Invalid(f"范围类型应为以下之一：{'、'.join(SCOPES)}")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise Invalid("give times with their UTC offset")
+        raise Invalid("时间需要带 UTC 偏移量（时区）")
     if ends_at <= starts_at:
-        raise Invalid("a maintenance window must end after it starts")
+        raise Invalid("维护窗口的结束时间必须晚于开始时间")
     weekdays = sorted(set(weekdays or []))
     if any(d not in range(7) for d in weekdays):
-        raise Invalid("weekdays are 0 (Monday) … 6 (Sunday)")
+        raise Invalid("weekdays 取值为 0（周一）… 6（周日）")
     if weekdays and not (_HHMM.match(daily_start or "") and _HHMM.match(daily_end or "")):
-        raise Invalid("a weekly window needs daily_start and daily_end as HH:MM")
+        raise Invalid("按周重复的维护窗口需要以 HH:MM 格式填写 daily_start 和 daily_end")
     if scope_kind == "device" and session.get(Device, int(scope_value) if scope_value.isdigit() else -1) is None:
-        raise Invalid(f"unknown device {scope_value!r}")
+        raise Invalid(f"未知设备 {scope_value!r}")
     if scope_kind == "tag" and session.get(Tag, int(scope_value) if scope_value.isdigit() else -1) is None:
-        raise Invalid(f"unknown tag {scope_value!r}")
+        raise Invalid(f"未知标签 {scope_value!r}")
     w = MaintenanceWindow(name=name.strip() or "维护", scope_kind=scope_kind, scope_value=str(scope_value),
                           starts_at=starts_at, ends_at=ends_at, weekdays=weekdays, daily_start=daily_start,
                           daily_end=daily_end, reason=reason, created_by=created_by)
@@ -59,7 +59,7 @@ def create(session: Session, *, name: str, scope_kind: str, scope_value: str, st
 def delete(session: Session, window_id: int) -> None:
     w = session.get(MaintenanceWindow, window_id)
     if w is None:
-        raise NotFound("maintenance window", window_id)
+        raise NotFound(f"维护窗口 {window_id} 不存在")
     session.delete(w)
     session.flush()
 

@@ -147,7 +147,7 @@ def alarm_action(alarm_id: int, action: str, request: Request, session: DbSessio
             msg = f"已转服务台工单 {ticket.number}" if created else f"该告警已有工单 {ticket.number}"
             return RedirectResponse(f"/console/tickets/{ticket.id}?{urlencode({'flash': msg})}", status_code=303)
         else:
-            raise NotFound("action", action)
+            raise NotFound(f"操作 {action!r} 不存在")
     except Problem as exc:
         session.rollback()
         if exc.status == 404:
@@ -222,7 +222,7 @@ def kpi_export_page(kind: str, session: DbSession, user: User_, fmt: Annotated[s
                     end: Annotated[str | None, Query(alias="to")] = None):
     """The console's download buttons: the same sheets as /api/v1/kpi/online-rate[/daily]."""
     if fmt not in ("csv", "xlsx"):
-        raise Invalid("format must be csv or xlsx（导出格式应为 csv 或 xlsx）")
+        raise Invalid("导出格式（format）应为 csv 或 xlsx")
     scope = user.street_scope
     if kind == "daily":
         kpi_history.check_dimension(dimension)
@@ -230,9 +230,9 @@ def kpi_export_page(kind: str, session: DbSession, user: User_, fmt: Annotated[s
         return kpi_export.daily_download(session, fmt, dimension=dimension, start=d0, end=d1, scope=scope)
     if kind == "live":
         if by not in kpi.DIMENSIONS:
-            raise Invalid(f"cannot group by {by!r}")
+            raise Invalid(f"不能按 {by!r} 分组")
         return kpi_export.live_download(session, fmt, by=by, scope=scope)
-    raise NotFound("export", kind)
+    raise NotFound(f"导出类型 {kind!r} 不存在")
 
 
 @router.get("/console/maintenance")

@@ -195,7 +195,7 @@ class RuleTable:
 def default_rules(session: Session, product_id: int) -> list[Rule]:
     p = session.get(Product, product_id)
     if p is None:
-        raise NotFound("product", product_id)
+        raise NotFound(f"产品 {product_id} 不存在")
     return product_rules(p.device_type, p.properties or [], p.events or [])
 
 
@@ -204,7 +204,7 @@ def explain_device(session: Session, device_id: int, *, below: str | None = None
     ``below="device"`` (or ``"tag"``) only the layers under that one."""
     d = session.get(Device, device_id)
     if d is None:
-        raise NotFound("device", device_id)
+        raise NotFound(f"设备 {device_id} 不存在")
     stop = LAYERS.index(below) if below else len(LAYERS)
     tag_ids = sorted(session.scalars(select(device_tags.c.tag_id).where(device_tags.c.device_id == device_id)))
     q = select(RuleOverride).where(RuleOverride.enabled.is_(True)).order_by(RuleOverride.id)
@@ -231,7 +231,8 @@ def _readable(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()))
-        parts.append(f"{loc}: {e.get('msg', '')}" if loc else e.get("msg", ""))
+        msg = e.get("msg", "").removeprefix("Value error, ")  # pydantic's English prefix of our own messages
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "规则定义无效 — " + "; ".join(parts)
 
 
@@ -324,7 +325,7 @@ def create_override(session: Session, *, scope_kind: str, scope_value: str, mode
 def get_override(session: Session, override_id: int) -> RuleOverride:
     ov = session.get(RuleOverride, override_id)
     if ov is None:
-        raise NotFound("rule override", override_id)
+        raise NotFound(f"规则覆盖 {override_id} 不存在")
     return ov
 
 

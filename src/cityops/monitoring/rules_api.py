@@ -97,7 +97,7 @@ def override(override_id: int, session: DbSession, p: Reader):
     ov = rule_table.get_override(session, override_id)
     if p.street_scope and ov.scope_kind == "device" and not rule_table.list_overrides(
             session, scope_kind="device", scope_value=ov.scope_value, street=p.street_scope):
-        raise NotFound("rule override", override_id)
+        raise NotFound(f"规则覆盖 {override_id} 不存在")
     return _out(session, [ov])[0]
 
 

@@ -206,7 +206,7 @@ def override_action(override_id: int, action: str, request: Request, session: Db
             rule_table.delete_override(session, override_id)
             msg = f"已删除规则覆盖 #{override_id}"
         else:
-            raise NotFound("action", action)
+            raise NotFound(f"操作 {action!r} 不存在")
     except Problem as exc:
         session.rollback()
         return _page(request, session, user, flash=f"操作失败：{exc.detail}", flash_kind="err",

@@ -70,17 +70,17 @@ class Threshold(_Base):
     @model_validator(mode="after")
     def _check(self) -> Threshold:
         if isinstance(self.value, str) and self.op not in ("==", "!="):
-            raise ValueError(f"a text value only works with == / !=, not {self.op}")
+            raise ValueError(f"文本值只能用 == / != 比较，不能用 {self.op}")
         if self.clear_below is not None:
             if self.op not in (">=", ">"):
-                raise ValueError("clear_below needs op >= or >")
+                raise ValueError("clear_below 要求 op 为 >= 或 >")
             if not isinstance(self.value, float) or self.clear_below > self.value:
-                raise ValueError("clear_below must be a number at or below the raise value")
+                raise ValueError("clear_below 必须是不高于触发值（value）的数字")
         if self.clear_above is not None:
             if self.op not in ("<=", "<"):
-                raise ValueError("clear_above needs op <= or <")
+                raise ValueError("clear_above 要求 op 为 <= 或 <")
             if not isinstance(self.value, float) or self.clear_above < self.value:
-                raise ValueError("clear_above must be a number at or above the raise value")
+                raise ValueError("clear_above 必须是不低于触发值（value）的数字")
         return self
 
 
@@ -175,9 +175,9 @@ class Rule(_Base):
     @model_validator(mode="after")
     def _check(self) -> Rule:
         if self.for_s and self.repeat is not None:
-            raise ValueError("use either for_s or repeat, not both")
+            raise ValueError("for_s 和 repeat 只能二选一，不能同时使用")
         if self.for_s and _has_event(self.condition):
-            raise ValueError("vendor events are momentary: for_s can never elapse; use repeat instead")
+            raise ValueError("厂商事件是瞬时的：for_s 永远不会到期，请改用 repeat")
         return self
 
 

@@ -46,7 +46,7 @@ def raise_alarm(session: Session, *, device_id: int, alarm_type: str, severity: 
     because the other side committed first, the open alarm is re-read and the raise counted as
     a repeat instead of failing."""
     if severity not in SEVERITIES:
-        raise Invalid(f"unknown severity {severity!r}; one of: {', '.join(SEVERITIES)}")
+        raise Invalid(f"未知的告警级别 {severity!r}，应为以下之一：{'、'.join(SEVERITIES)}")
     at = at or utcnow()
     alarm = open_alarm(session, device_id, alarm_type)
     if alarm is not None:
@@ -106,7 +106,7 @@ def change_severity(session: Session, *, device_id: int, alarm_type: str, severi
     "severity escalates and de-escalates"); old → new is kept in ``details["severity_history"]``
     (the last 20). Does nothing when the device has no open alarm of that type."""
     if severity not in SEVERITIES:
-        raise Invalid(f"unknown severity {severity!r}; one of: {', '.join(SEVERITIES)}")
+        raise Invalid(f"未知的告警级别 {severity!r}，应为以下之一：{'、'.join(SEVERITIES)}")
     alarm = open_alarm(session, device_id, alarm_type)
     if alarm is None or alarm.severity == severity:
         return alarm
@@ -122,16 +122,16 @@ def change_severity(session: Session, *, device_id: int, alarm_type: str, severi
 def get_alarm(session: Session, alarm_id: int, *, scope: str | None = None) -> Alarm:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None:
-        raise NotFound("alarm", alarm_id)
+        raise NotFound(f"告警 {alarm_id} 不存在")
     if scope and session.scalar(select(Device.street_code).where(Device.id == alarm.device_id)) != scope:
-        raise NotFound("alarm", alarm_id)
+        raise NotFound(f"告警 {alarm_id} 不存在")
     return alarm
 
 
 def acknowledge(session: Session, alarm_id: int, *, by: str, note: str = "", scope: str | None = None) -> Alarm:
     alarm = get_alarm(session, alarm_id, scope=scope)
     if alarm.state != "active":
-        raise Conflict(f"alarm {alarm_id} is {alarm.state}, only an active alarm can be acknowledged")
+        raise Conflict(f"告警 {alarm_id} 的状态为 {alarm.state}，只有 active 状态的告警才能确认")
     alarm.state, alarm.acked_at, alarm.acked_by, alarm.ack_note = "acknowledged", utcnow(), by, note
     session.flush()
     return alarm
@@ -140,10 +140,10 @@ def acknowledge(session: Session, alarm_id: int, *, by: str, note: str = "", sco
 def clear(session: Session, alarm_id: int, *, by: str, reason: str, scope: str | None = None) -> Alarm:
     """Manual clear needs a reason; automatic clears pass by='system'."""
     if not reason.strip():
-        raise Invalid("clearing an alarm by hand needs a reason")
+        raise Invalid("手动清除告警需要填写原因")
     alarm = get_alarm(session, alarm_id, scope=scope)
     if alarm.state == "cleared":
-        raise Conflict(f"alarm {alarm_id} is already cleared")
+        raise Conflict(f"告警 {alarm_id} 已清除")
     alarm.state, alarm.cleared_at, alarm.cleared_by, alarm.clear_reason = "cleared", utcnow(), by, reason
     session.flush()
     if alarm.alarm_type == OFFLINE_ALARM:  # children folded under it stand on their own again

@@ -46,7 +46,7 @@ def _validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Validate with the channel's own Settings; store plain JSON (secrets in clear: the
     database is the secret store here, as for connections)."""
     if kind not in registry.kinds():
-        raise Invalid(f"unknown channel kind {kind!r}; one of: {', '.join(registry.kinds())}")
+        raise Invalid(f"未知的通知渠道类型 {kind!r}，应为以下之一：{'、'.join(registry.kinds())}")
     return secret_settings.validate(registry.get(kind).Settings, settings, what=kind)
 
 
@@ -62,7 +62,7 @@ def list_channels(session: Session) -> list[ChannelConfig]:
 def get_channel(session: Session, channel_id: int) -> ChannelConfig:
     ch = session.get(ChannelConfig, channel_id)
     if ch is None:
-        raise NotFound("notification channel", channel_id)
+        raise NotFound(f"通知渠道 {channel_id} 不存在")
     return ch
 
 
@@ -70,9 +70,9 @@ def create_channel(session: Session, *, kind: str, name: str, settings: dict[str
                    enabled: bool = True) -> ChannelConfig:
     name = name.strip()
     if not name:
-        raise Invalid("a channel needs a name")
+        raise Invalid("通知渠道须有名称")
     if session.scalar(select(ChannelConfig.id).where(ChannelConfig.name == name)) is not None:
-        raise Conflict(f"a channel named {name!r} exists already")
+        raise Conflict(f"名为“{name}”的通知渠道已存在")
     ch = ChannelConfig(kind=kind, name=name, settings=_validate_settings(kind, settings), enabled=enabled)
     session.add(ch)
     session.flush()
@@ -85,7 +85,7 @@ def update_channel(session: Session, channel_id: int, *, name: str | None = None
     ch = get_channel(session, channel_id)
     if name is not None and name.strip() != ch.name:
         if session.scalar(select(ChannelConfig.id).where(ChannelConfig.name == name.strip())) is not None:
-            raise Conflict(f"a channel named {name!r} exists already")
+            raise Conflict(f"名为“{name}”的通知渠道已存在")
         ch.name = name.strip()
     if settings is not None:
         merged = dict(settings)
@@ -104,7 +104,7 @@ def delete_channel(session: Session, channel_id: int) -> None:
     ch = get_channel(session, channel_id)
     used = [p.name for p in list_policies(session) if any(channel_id in s.get("channels", []) for s in p.steps)]
     if used:
-        raise Conflict(f"channel {ch.name} is used by policies: {', '.join(used)}; disable it instead")
+        raise Conflict(f"通知渠道“{ch.name}”正被以下通知策略使用：{'、'.join(used)}；请改为停用该渠道")
     session.delete(ch)
     session.flush()
 
@@ -116,7 +116,7 @@ def send_test(session: Session, channel_id: int, *, contact_id: int | None = Non
     if contact_id is not None:
         c = session.get(Contact, contact_id)
         if c is None:
-            raise NotFound("contact", contact_id)
+            raise NotFound(f"联系人 {contact_id} 不存在")
         recipients.append(Recipient(c.name, phone=c.phone or None, email=c.email or None,
                                     wecom_userid=c.wecom_userid or None))
     note = Notification(title="城运平台通知渠道测试", severity="info", recipients=recipients,
@@ -138,55 +138,55 @@ def alarms_link() -> str:
 
 def _check_steps(session: Session, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not steps:
-        raise Invalid("an escalation chain needs at least one step")
+        raise Invalid("升级链至少需要一级")
     if len(steps) > MAX_STEPS:
-        raise Invalid(f"at most {MAX_STEPS} steps")
+        raise Invalid(f"升级链最多 {MAX_STEPS} 级")
     out = []
     for n, step in enumerate(steps, 1):
         targets = step.get("targets") or []
         channels = step.get("channels") or []
         wait = step.get("wait_minutes", 10)
         if not targets:
-            raise Invalid(f"step {n}: no targets")
+            raise Invalid(f"第 {n} 级：未指定通知对象")
         if not channels:
-            raise Invalid(f"step {n}: no channels")
+            raise Invalid(f"第 {n} 级：未指定通知渠道")
         if not isinstance(wait, int) or not 0 <= wait <= MAX_WAIT_MINUTES:
-            raise Invalid(f"step {n}: wait_minutes must be 0 … {MAX_WAIT_MINUTES}")
+            raise Invalid(f"第 {n} 级：wait_minutes 须在 0–{MAX_WAIT_MINUTES} 之间")
         clean_targets = []
         for t in targets:
             kind = t.get("kind")
             if kind not in TARGET_KINDS:
-                raise Invalid(f"step {n}: target kind must be one of {', '.join(TARGET_KINDS)}")
+                raise Invalid(f"第 {n} 级：通知对象类型 kind 应为以下之一：{'、'.join(TARGET_KINDS)}")
             if kind in ("team", "manager"):
                 if not t.get("team") or session.get(Team, t["team"]) is None:
-                    raise Invalid(f"step {n}: unknown team {t.get('team')!r}")
+                    raise Invalid(f"第 {n} 级：未知的值班组 {t.get('team')!r}")
                 clean_targets.append({"kind": kind, "team": t["team"]})
             elif kind == "contact":
                 if not isinstance(t.get("contact_id"), int) or session.get(Contact, t["contact_id"]) is None:
-                    raise Invalid(f"step {n}: unknown contact {t.get('contact_id')!r}")
+                    raise Invalid(f"第 {n} 级：未知的联系人 {t.get('contact_id')!r}")
                 clean_targets.append({"kind": kind, "contact_id": t["contact_id"]})
             else:  # the duty team(s) of the alarm's device's responsible unit
                 clean_targets.append({"kind": "unit"})
         for cid in channels:
             if not isinstance(cid, int) or session.get(ChannelConfig, cid) is None:
-                raise Invalid(f"step {n}: unknown channel {cid!r}")
+                raise Invalid(f"第 {n} 级：未知的通知渠道 {cid!r}")
         out.append({"targets": clean_targets, "channels": list(dict.fromkeys(channels)), "wait_minutes": wait})
     return out
 
 
 def _check_policy(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     if "name" in data and not (data["name"] or "").strip():
-        raise Invalid("a policy needs a name")
+        raise Invalid("通知策略须有名称")
     for key in ("min_severity", "quiet_max_severity"):
         if key in data and data[key] not in SEVERITIES:
-            raise Invalid(f"{key} must be one of {', '.join(SEVERITIES)}")
+            raise Invalid(f"{key} 应为以下之一：{'、'.join(SEVERITIES)}")
     if "steps" in data:
         data["steps"] = _check_steps(session, data["steps"])
     if "repeat" in data and not 0 <= int(data["repeat"]) <= MAX_REPEAT:
-        raise Invalid(f"repeat must be 0 … {MAX_REPEAT}")
+        raise Invalid(f"repeat 须在 0–{MAX_REPEAT} 之间")
     qs, qe = data.get("quiet_start") or "", data.get("quiet_end") or ""
     if (qs or qe) and not (_HHMM.match(qs) and _HHMM.match(qe) and qs != qe):
-        raise Invalid("quiet hours need a start and an end as different HH:MM times (or neither)")
+        raise Invalid("静默时段须同时给出开始和结束时间（HH:MM 格式，两者不同），或都不填")
     if "alarm_type" in data:
         data["alarm_type"] = (data["alarm_type"] or "").strip()
     for key in ("street_code", "tag_id", "unit_id"):
@@ -206,7 +206,7 @@ def list_policies(session: Session) -> list[Policy]:
 def get_policy(session: Session, policy_id: int) -> Policy:
     p = session.get(Policy, policy_id)
     if p is None:
-        raise NotFound("notification policy", policy_id)
+        raise NotFound(f"通知策略 {policy_id} 不存在")
     return p
 
 
@@ -214,19 +214,20 @@ def _foreign_keys(session: Session, data: dict[str, Any]) -> None:
     from cityops.devices.models import Tag
     from cityops.geo.models import ResponsibleUnit, Street
 
-    for key, model in (("tag_id", Tag), ("street_code", Street), ("unit_id", ResponsibleUnit)):
+    for key, model, label in (("tag_id", Tag, "设备标签"), ("street_code", Street, "街镇"),
+                              ("unit_id", ResponsibleUnit, "责任单位")):
         if data.get(key) is not None and session.get(model, data[key]) is None:
-            raise Invalid(f"unknown {key.removesuffix('_id').removesuffix('_code')} {data[key]!r}")
+            raise Invalid(f"未知的{label} {data[key]!r}")
 
 
 def create_policy(session: Session, **fields: Any) -> Policy:
     unknown = set(fields) - set(POLICY_FIELDS)
     if unknown:
-        raise Invalid(f"unknown policy fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知的通知策略字段：{'、'.join(sorted(unknown))}")
     data = _check_policy(session, {"steps": [], **fields})
     _foreign_keys(session, data)
     if session.scalar(select(Policy.id).where(Policy.name == data["name"].strip())) is not None:
-        raise Conflict(f"a policy named {data['name']!r} exists already")
+        raise Conflict(f"名为“{data['name']}”的通知策略已存在")
     data["name"] = data["name"].strip()
     p = Policy(**data)
     session.add(p)
@@ -245,7 +246,7 @@ def update_policy(session: Session, policy_id: int, **fields: Any) -> Policy:
     p = get_policy(session, policy_id)
     unknown = set(fields) - set(POLICY_FIELDS)
     if unknown:
-        raise Invalid(f"unknown policy fields: {', '.join(sorted(unknown))}")
+        raise Invalid(f"未知的通知策略字段：{'、'.join(sorted(unknown))}")
     merged_quiet = {"quiet_start": fields.get("quiet_start", p.quiet_start),
                     "quiet_end": fields.get("quiet_end", p.quiet_end)}
     data = _check_policy(session, {**fields, **merged_quiet})
@@ -254,7 +255,7 @@ def update_policy(session: Session, policy_id: int, **fields: Any) -> Policy:
         data["name"] = data["name"].strip()
         other = session.scalar(select(Policy.id).where(Policy.name == data["name"], Policy.id != policy_id))
         if other is not None:
-            raise Conflict(f"a policy named {data['name']!r} exists already")
+            raise Conflict(f"名为“{data['name']}”的通知策略已存在")
     for k, v in data.items():
         setattr(p, k, v)
     session.flush()
@@ -273,9 +274,9 @@ def list_log(session: Session, *, state: str | None = None, alarm_id: int | None
              channel_kind: str | None = None, since: datetime | None = None, limit: int = 50,
              offset: int = 0) -> tuple[list[OutboxMessage], int]:
     if state and state not in OUTBOX_STATES:
-        raise Invalid(f"state must be one of {', '.join(OUTBOX_STATES)}")
+        raise Invalid(f"state 应为以下之一：{'、'.join(OUTBOX_STATES)}")
     if since is not None and since.tzinfo is None:
-        raise Invalid("give `since` with its UTC offset")
+        raise Invalid("since 须带时区（UTC 偏移）")
     q = select(OutboxMessage)
     if state:
         q = q.where(OutboxMessage.state == state)
@@ -300,12 +301,11 @@ def retry(session: Session, message_id: int, *, now: datetime | None = None) -> 
     """Send a failed message again: a fresh set of attempts, due at once."""
     m = session.get(OutboxMessage, message_id)
     if m is None:
-        raise NotFound("notification", message_id)
+        raise NotFound(f"通知消息 {message_id} 不存在")
     if m.state != "failed":
-        raise Conflict(f"notification {message_id} is {m.state}; only a failed one can be retried")
+        raise Conflict(f"通知消息 {message_id} 的状态为 {m.state}，只有发送失败（failed）的才能重发")
     if m.channel_id is None:
-        raise Conflict(f"notification {message_id} has no channel (nobody was reachable or the channel was "
-                       "deleted); fix the roster or policy instead")
+        raise Conflict(f"通知消息 {message_id} 没有通知渠道（无人可达或渠道已删除），请改为调整排班或通知策略")
     m.state, m.attempts, m.next_attempt_at = "pending", 0, now or utcnow()
     session.flush()
     return m
@@ -315,7 +315,7 @@ def list_escalations(session: Session, *, state: str | None = "active", alarm_id
                      limit: int = 100) -> list[Escalation]:
     """Where alarms' escalation chains stand (active ones by default), next due first."""
     if state and state not in ESCALATION_STATES:
-        raise Invalid(f"state must be one of {', '.join(ESCALATION_STATES)}")
+        raise Invalid(f"state 应为以下之一：{'、'.join(ESCALATION_STATES)}")
     q = select(Escalation)
     if state:
         q = q.where(Escalation.state == state)

@@ -77,7 +77,7 @@ class Settings(BaseModel):
     @classmethod
     def _secret_set(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value():
-            raise ValueError("the gateway secret must not be empty")
+            raise ValueError("短信网关密钥 secret 不能为空")
         return value
 
     @field_validator("signature")
@@ -85,7 +85,7 @@ class Settings(BaseModel):
     def _sig_plain(cls, value: str) -> str:
         value = value.strip().strip("【】").strip()
         if not value:
-            raise ValueError("the SMS signature (签名) must not be empty")
+            raise ValueError("短信签名 signature 不能为空")
         return value
 
 

@@ -59,7 +59,7 @@ class Settings(BaseModel):
     @classmethod
     def _key_set(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("the webhook key must not be empty")
+            raise ValueError("企业微信机器人 webhook_key 不能为空")
         return value
 
 

@@ -61,7 +61,7 @@ def screen_viewer(request: Request) -> Viewer:
         return viewer
     if _wants_page(request):
         raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    raise HTTPException(401, "请先登录或使用大屏显示密钥（a console session or a display key is required）",
+    raise HTTPException(401, "请先登录控制台，或使用大屏显示密钥打开",
                         headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -36,7 +36,7 @@ def all_panels(request: Request, session: DbSession, who: Reader, street: str | 
 @router.get("/panels/{name}")
 def one_panel(name: str, request: Request, session: DbSession, who: Reader, street: str | None = None) -> dict[str, Any]:
     if name not in PANELS:
-        raise NotFound(f"unknown panel {name!r}; panels are {', '.join(PANELS)}")
+        raise NotFound(f"未知的大屏面板 {name!r}；可用面板：{'、'.join(PANELS)}")
     code, _ = resolve_street(session, who.street_scope, street)
     return cache_of(request.app).snapshot(name, code)
 

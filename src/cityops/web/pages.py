@@ -39,7 +39,7 @@ def login_submit(request: Request, session: DbSession, username: Annotated[str, 
     try:
         _, token, ttl = do_login(request, session, username, password)
     except HTTPException as exc:
-        msg = "用户名或密码错误" if exc.status_code == 401 else f"登录失败次数过多，请稍后再试（{exc.detail}）"
+        msg = "用户名或密码错误" if exc.status_code == 401 else exc.detail
         return render(request, "login.html", None, next_url=_safe_next(next), error=msg,
                       status_code=exc.status_code)
     resp = RedirectResponse(_safe_next(next), status_code=303)

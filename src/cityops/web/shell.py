@@ -61,7 +61,7 @@ def console_user(request: Request, session: DbSession) -> ConsoleUser:
 
 def check_csrf(value: str | None, user: ConsoleUser) -> None:
     if not value or not hmac.compare_digest(value, user.csrf):
-        raise HTTPException(403, "表单已过期或来源不明，请刷新页面后重试 (CSRF check failed)")
+        raise HTTPException(403, "表单已过期或来源不明，请刷新页面后重试（CSRF 校验未通过）")
 
 
 def require_console(*roles: str):
