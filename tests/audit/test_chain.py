@@ -57,7 +57,7 @@ def test_tampered_content_is_found_at_its_entry(db):
     with db.session() as s:
         result = audit.verify(s)
     assert not result.ok and result.first_broken_seq == target
-    assert "hash" in result.reason
+    assert "哈希" in result.reason and "改动" in result.reason
 
 
 def test_deleted_entry_and_truncated_tail_are_found(db):
@@ -74,7 +74,7 @@ def test_deleted_entry_and_truncated_tail_are_found(db):
         conn.execute(text("DELETE FROM audit_log WHERE seq >= :s"), {"s": last - 1})
     with db.session() as s:
         result = audit.verify(s)
-    assert not result.ok and "head" in result.reason
+    assert not result.ok and "链头" in result.reason
 
 
 def test_rehashing_without_the_key_cannot_hide_tampering(db):

@@ -190,19 +190,19 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
             break
         for e in entries:
             if e.seq != expected_seq:
-                return _fail(checked, expected_seq, f"entry {expected_seq} is missing")
+                return _fail(checked, expected_seq, f"第 {expected_seq} 条记录缺失（被删除）")
             if e.prev_hash != prev:
-                return _fail(checked, e.seq, "previous-hash link does not match")
+                return _fail(checked, e.seq, "与上一条记录的哈希链接不符")
             digest = entry_hash(prev, e.seq, e.at, e.actor, e.action, e.entity, e.entity_id,
                                 e.before, e.after, e.ip)
             if not hmac.compare_digest(digest, e.hash):
-                return _fail(checked, e.seq, "entry content does not match its hash")
+                return _fail(checked, e.seq, "记录内容与其哈希值不符（内容被改动）")
             prev, expected_seq, checked, last = e.hash, e.seq + 1, checked + 1, e.seq
         session.expunge_all()
     head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
     if head is not None and (head.seq != last or head.hash != prev):
         return _fail(checked, last + 1 if head.seq > last else head.seq,
-                     f"chain ends at {last} but the head says {head.seq} (entries removed from the end?)")
+                     f"链止于第 {last} 条，但链头记录为第 {head.seq} 条（末尾的记录被删除？）")
     AUDIT_CHAIN_OK.set(1)
     return VerifyResult(True, checked)
 
