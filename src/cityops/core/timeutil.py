@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -27,3 +27,9 @@ def local(dt: datetime | None) -> datetime | None:
 def fmt_local(dt: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
     dt = local(dt)
     return dt.strftime(pattern) if dt else ""
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, end+1 00:00) Asia/Shanghai, in UTC: Beijing days start..end inclusive."""
+    return (datetime.combine(start, time(), SHANGHAI).astimezone(timezone.utc),
+            datetime.combine(end + timedelta(days=1), time(), SHANGHAI).astimezone(timezone.utc))

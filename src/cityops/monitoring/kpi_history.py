@@ -20,14 +20,14 @@ a street user's history is computed from their street's devices only.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cityops.core.errors import Invalid
-from cityops.core.timeutil import SHANGHAI, local, utcnow
+from cityops.core.timeutil import day_bounds, local, utcnow
 from cityops.devices.models import (
     DEVICE_TYPES,
     TAG_CATEGORIES,
@@ -200,12 +200,6 @@ def key_labels(session: Session, dimension: str, keys: list[str], *, scope: str 
             out[k] = name if cat == "scenario" else f"{TAG_CATEGORIES.get(cat, cat)}：{name}"
         return out
     return {k: k or "（未填写）" for k in keys}
-
-
-def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, end+1 00:00) Asia/Shanghai, in UTC."""
-    return (datetime.combine(start, time(), SHANGHAI).astimezone(UTC),
-            datetime.combine(end + timedelta(days=1), time(), SHANGHAI).astimezone(UTC))
 
 
 def alarm_times_by(session: Session, *, group: str, start: date, end: date,

@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from cityops.core.schemas import iso
-from cityops.core.timeutil import SHANGHAI, local
+from cityops.core.timeutil import day_bounds, local
 from cityops.monitoring.models import SEVERITIES
 
 PANELS = ("map", "devices", "alarms", "events", "dispatch", "callout", "systems", "duty")
@@ -38,8 +38,7 @@ def _rate(num: int, den: int) -> float | None:
 def today_bounds(now: datetime) -> tuple[datetime, datetime, date]:
     """[today 00:00, tomorrow 00:00) of the Beijing day holding `now`, as aware datetimes."""
     day = local(now).date()
-    start = datetime.combine(day, time(), SHANGHAI)
-    return start, start + timedelta(days=1), day
+    return *day_bounds(day, day), day
 
 
 def street_names(session: Session) -> dict[str, str]:
