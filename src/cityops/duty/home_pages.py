@@ -29,7 +29,7 @@ def snapshot(session: Session, *, now: datetime) -> dict[str, Any]:
     from cityops.inspections.findings import list_findings
     from cityops.inspections.plan_service import runs_on
     from cityops.maintenance.tasks import due_today
-    from cityops.monitoring.models import Alarm
+    from cityops.monitoring.models import Alarm, live_alarm
     from cityops.monitoring.service import list_alarms
     from cityops.servicedesk.fault_service import open_summary
     from cityops.servicedesk.queries import overview
@@ -37,7 +37,7 @@ def snapshot(session: Session, *, now: datetime) -> dict[str, Any]:
 
     alarms, alarm_total = list_alarms(session, open_only=True, include_suppressed=False, limit=8)
     by_severity = dict(session.execute(select(Alarm.severity, func.count()).where(
-        Alarm.state != "cleared", Alarm.suppressed.is_(False)).group_by(Alarm.severity)).all())
+        live_alarm()).group_by(Alarm.severity)).all())
     findings, finding_total = list_findings(session, state="open", limit=8)
     board, ticket_counts = overview(session, now=now, limit=12)
     return {

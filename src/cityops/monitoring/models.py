@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, and_, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityops.audit.mixin import Audited
@@ -63,6 +63,12 @@ class Alarm(Base):
     root_alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"), default=None)
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+def live_alarm():
+    """Raised and not cleared (active or acknowledged) and not folded under a root cause: what
+    boards and walls count. Named states rather than `!= cleared`, so the state index serves it."""
+    return and_(Alarm.state.in_([s for s in ALARM_STATES if s != "cleared"]), Alarm.suppressed.is_(False))
 
 
 class MonitoringState(Base):

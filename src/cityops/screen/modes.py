@@ -54,7 +54,7 @@ from cityops.devices.models import DEVICE_TYPES, Device, Tag
 from cityops.events import lifecycle
 from cityops.events.models import CityEvent, EventCategory
 from cityops.geo.models import Street
-from cityops.monitoring.models import SEVERITIES, Alarm
+from cityops.monitoring.models import SEVERITIES, Alarm, live_alarm
 from cityops.screen.mode_models import (
     KIND_LABELS,
     LEVEL_LABELS,
@@ -294,7 +294,7 @@ def _online_rate(session: Session, src: dict[str, Any], street: str | None) -> f
 
 def _alarm_count(session: Session, src: dict[str, Any], street: str | None) -> float:
     stmt = (select(func.count()).select_from(Alarm).join(Device, Device.id == Alarm.device_id)
-            .where(Alarm.state != "cleared", Alarm.suppressed.is_(False)))
+            .where(live_alarm()))
     either = []
     if src.get("device_types"):
         either.append(Device.device_type.in_(src["device_types"]))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from cityops.core.schemas import iso
 from cityops.core.timeutil import day_bounds, local
-from cityops.monitoring.models import SEVERITIES
+from cityops.monitoring.models import SEVERITIES, live_alarm
 
 PANELS = ("map", "devices", "alarms", "events", "dispatch", "callout", "systems", "duty")
 MAP_LIMIT = 300
@@ -53,13 +53,6 @@ def version_of(data: dict[str, Any]) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def _active_alarms():
-    """Not cleared and not suppressed; named states (not `!= cleared`) so the state index is used."""
-    from cityops.monitoring.models import ALARM_STATES, Alarm
-
-    return and_(Alarm.state.in_([s for s in ALARM_STATES if s != "cleared"]), Alarm.suppressed.is_(False))
-
-
 # -- map ----------------------------------------------------------------------------------------
 def map_panel(session: Session, *, street: str | None, now: datetime) -> dict[str, Any]:
     from cityops.devices.models import Device
@@ -77,7 +70,7 @@ def map_panel(session: Session, *, street: str | None, now: datetime) -> dict[st
     dq = (select(Device.street_code, gx, gy, func.count(Device.id), online, func.sum(Device.lon), func.sum(Device.lat))
           .where(counted).group_by(Device.street_code, gx, gy))
     aq = (select(Device.street_code, func.count(Alarm.id)).join(Device, Device.id == Alarm.device_id)
-          .where(_active_alarms()))
+          .where(live_alarm()))
     eq = select(CityEvent.street_code, func.count(CityEvent.id)).where(
         CityEvent.state.in_(OPEN_STATES), CityEvent.merged_into_id.is_(None))
     if street:
@@ -108,7 +101,7 @@ def map_panel(session: Session, *, street: str | None, now: datetime) -> dict[st
     q = (select(Alarm.id, Alarm.severity, Alarm.alarm_type, Alarm.message, Alarm.first_at, Device.name,
                 Device.lon, Device.lat)
          .join(Device, Device.id == Alarm.device_id)
-         .where(_active_alarms(), Device.lon.is_not(None), Device.lat.is_not(None)))
+         .where(live_alarm(), Device.lon.is_not(None), Device.lat.is_not(None)))
     if street:
         q = q.where(Device.street_code == street)
     alarm_points = [{"id": r.id, "lon": r.lon, "lat": r.lat, "severity": r.severity,
@@ -164,13 +157,13 @@ def alarms_panel(session: Session, *, street: str | None, now: datetime) -> dict
     scoped = [Device.street_code == street] if street else []
     by_sev = dict(session.execute(
         select(Alarm.severity, func.count(Alarm.id)).join(Device, Device.id == Alarm.device_id)
-        .where(_active_alarms(), *scoped).group_by(Alarm.severity)).all())
+        .where(live_alarm(), *scoped).group_by(Alarm.severity)).all())
     today = session.scalar(select(func.count(Alarm.id)).join(Device, Device.id == Alarm.device_id).where(
         Alarm.suppressed.is_(False), Alarm.first_at >= start, Alarm.first_at < end, *scoped)) or 0
     names = street_names(session)
     q = (select(Alarm.id, Alarm.severity, Alarm.alarm_type, Alarm.message, Alarm.state, Alarm.last_at,
                 Device.name, Device.street_code)
-         .join(Device, Device.id == Alarm.device_id).where(_active_alarms(), *scoped)
+         .join(Device, Device.id == Alarm.device_id).where(live_alarm(), *scoped)
          .order_by(Alarm.last_at.desc(), Alarm.id.desc()).limit(LATEST))
     latest = [{"id": r.id, "severity": r.severity, "severity_label": SEVERITY_LABELS.get(r.severity, r.severity),
                "type": _alarm_type_label(r.alarm_type), "message": r.message, "device": r.name,
