@@ -137,16 +137,14 @@ class ScreenCache:
         return {name: self.snapshot(name, street, watched=watched) for name in panels.PANELS}
 
     def _compute(self, name: str, street: str | None) -> dict[str, Any]:
-        now = self.now()
         with self.db.session() as s:
-            data = panels.compute(s, name, street=street, now=now)
+            snap = panels.snapshot(s, name, street=street, now=self.now())
         with self._guard:
             self.computes += 1
         previous = self._entries.get((name, street))
-        version = panels.version_of(data)
-        if previous is not None and previous.snapshot["version"] == version:
+        if previous is not None and previous.snapshot["version"] == snap["version"]:
             return previous.snapshot  # unchanged: keep its computed_at, the stream sends nothing
-        return {"name": name, "version": version, "computed_at": iso(now), "data": data}
+        return snap
 
     # -- invalidation and warming ---------------------------------------------------------------
     def invalidate(self, *names: str, street: str | None | type[Ellipsis] = ...) -> None:
