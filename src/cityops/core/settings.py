@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, v: str) -> str:
         v = v.strip().rstrip("/")
-        if v and (urlsplit(v).scheme not in ("http", "https") or not urlsplit(v).netloc):
+        parts = urlsplit(v)
+        if v and (parts.scheme not in ("http", "https") or not parts.netloc):
             raise ValueError("CITYOPS_TOUR_DEMO_URL must be an http:// or https:// address, e.g. http://ops-demo:8100")
         return v
 

@@ -38,13 +38,17 @@ _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 
 
+def _pinned_key(opts: dict[str, Any]) -> str:
+    return (opts.get("host_key") or "").strip()
+
+
 def validate_target(target: str, opts: dict[str, Any]) -> None:
     if opts.get("mode", "node_exporter") == "node_exporter":
         if not target.startswith(("http://", "https://")):
             raise Invalid("node_exporter 方式的目标应为 /metrics 的 URL")
     else:
         split_host_port(target, 22)
-        pinned = (opts.get("host_key") or "").strip()
+        pinned = _pinned_key(opts)
         if pinned and not _FINGERPRINT.match(pinned):
             raise Invalid("SSH 主机密钥指纹应形如 SHA256:后接 43 个字符（ssh-keygen -lf 的输出）")
     for name in ("cpu_max", "mem_max", "disk_max"):
@@ -140,7 +144,7 @@ def _ssh(target: str, opts: dict[str, Any], timeout_s: float) -> tuple[str, str]
     """Run SSH_COMMAND; returns (output, the host key's fingerprint)."""
     import paramiko
 
-    pinned = (opts.get("host_key") or "").strip()
+    pinned = _pinned_key(opts)
     seen: list[str] = []
 
     class Pinned(paramiko.MissingHostKeyPolicy):
@@ -170,7 +174,7 @@ def check(target: str, opts: dict[str, Any], timeout_s: float) -> ProbeResult:
         if opts["mode"] == "ssh":
             text, host_key = _ssh(target, opts, timeout_s)
             usage = usage_from_ssh(text)
-            if not (opts.get("host_key") or "").strip():
+            if not _pinned_key(opts):
                 learned["host_key"] = host_key
         else:
             first = _scrape(target, timeout_s)
